@@ -1,0 +1,110 @@
+package resource
+
+import (
+	"fmt"
+
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/gocty"
+)
+
+// Decode converts a wholly known object value of a kind into its Go spec
+// (ContainerSpec, ImageSpec, ...). Null attributes and absent blocks decode
+// to zero values, so drivers need no pointer fields.
+func Decode(v cty.Value, target any) error {
+	if !v.IsWhollyKnown() {
+		return fmt.Errorf("decode: value is not wholly known")
+	}
+	zeroed, err := cty.Transform(v, func(_ cty.Path, v cty.Value) (cty.Value, error) {
+		if v.IsNull() {
+			return zeroOf(v.Type()), nil
+		}
+		return v, nil
+	})
+	if err != nil {
+		return err
+	}
+	return gocty.FromCtyValue(zeroed, target)
+}
+
+func zeroOf(t cty.Type) cty.Value {
+	switch {
+	case t == cty.String:
+		return cty.StringVal("")
+	case t == cty.Number:
+		return cty.Zero
+	case t == cty.Bool:
+		return cty.False
+	case t.IsListType():
+		return cty.ListValEmpty(t.ElementType())
+	case t.IsMapType():
+		return cty.MapValEmpty(t.ElementType())
+	case t.IsSetType():
+		return cty.SetValEmpty(t.ElementType())
+	case t.IsObjectType():
+		attrs := map[string]cty.Value{}
+		for name, at := range t.AttributeTypes() {
+			attrs[name] = zeroOf(at)
+		}
+		return cty.ObjectVal(attrs)
+	}
+	return cty.NullVal(t)
+}
+
+// WithAttrs returns the object v with the given attributes replaced: how a
+// driver fills in computed attributes of the desired value it was given.
+func WithAttrs(v cty.Value, set map[string]cty.Value) cty.Value {
+	attrs := v.AsValueMap()
+	if attrs == nil {
+		attrs = map[string]cty.Value{}
+	}
+	for k, nv := range set {
+		attrs[k] = nv
+	}
+	return cty.ObjectVal(attrs)
+}
+
+// StringMapVal is cty.MapVal of strings that accepts an empty map.
+func StringMapVal(m map[string]string) cty.Value {
+	if len(m) == 0 {
+		return cty.MapValEmpty(cty.String)
+	}
+	vals := make(map[string]cty.Value, len(m))
+	for k, v := range m {
+		vals[k] = cty.StringVal(v)
+	}
+	return cty.MapVal(vals)
+}
+
+// Object is one resource instance as it exists: its address, its value (the
+// configured attributes with the computed ones filled in by the driver) and
+// the addresses it depended on when it was applied, which order its
+// deletion.
+type Object struct {
+	Addr  Addr
+	Value cty.Value
+	Deps  []Addr
+}
+
+// Health is what observing a recorded object found.
+type Health int
+
+const (
+	// Healthy: the object exists and is as recorded.
+	Healthy Health = iota
+	// Missing: the object is gone; the next apply creates it again.
+	Missing
+	// Degraded: the object exists but not as recorded (a container that
+	// exited); the next apply replaces it.
+	Degraded
+)
+
+// Observation is the result of looking at a recorded object on the host.
+type Observation struct {
+	Health Health
+	// Reason says what was found, for the plan: "container exited with
+	// status 137", "bridge berth-3fa1 was deleted".
+	Reason string
+	// DataBytes is the size of what a volume holds; deleting a volume with
+	// data needs an explicit flag.
+	DataBytes int64
+}
