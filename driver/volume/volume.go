@@ -1,0 +1,233 @@
+// Package volume implements the volume kind on the local disk: a volume is
+// the directory Root/NAME, which containers bind-mount, plus a metadata file
+// holding its labels. The metadata lives outside the volume directory so it
+// never shows up inside a container.
+//
+// The agent wires it in as the driver.Volumes the container driver uses to
+// find volume directories; nothing else imports it.
+package volume
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/seed-e88ffcd2/berth/driver"
+	"github.com/seed-e88ffcd2/berth/resource"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Config places the volumes on the host.
+type Config struct {
+	// Root holds one directory per volume, named after the volume, and a
+	// ".berth" directory with their metadata. Volume names start with a
+	// letter or digit, so ".berth" never collides with one.
+	Root string
+}
+
+// DefaultConfig is the layout of a host agent.
+func DefaultConfig() Config {
+	return Config{Root: "/var/lib/berth/volumes"}
+}
+
+// Driver manages volumes under Config.Root.
+type Driver struct {
+	cfg Config
+}
+
+var (
+	_ driver.Driver  = (*Driver)(nil)
+	_ driver.Volumes = (*Driver)(nil)
+)
+
+// New prepares Root.
+func New(cfg Config) (*Driver, error) {
+	if cfg.Root == "" {
+		return nil, errors.New("volume: Config.Root is empty")
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Root, metaDir), 0o700); err != nil {
+		return nil, fmt.Errorf("volume: %w", err)
+	}
+	return &Driver{cfg: cfg}, nil
+}
+
+const metaDir = ".berth"
+
+// meta is what a volume records beside its data.
+type meta struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+func (d *Driver) dir(name string) string { return filepath.Join(d.cfg.Root, name) }
+
+func (d *Driver) metaPath(name string) string {
+	return filepath.Join(d.cfg.Root, metaDir, name+".json")
+}
+
+// validName keeps names inside Root and away from the metadata directory;
+// the schema's own validation is stricter, this guards the filesystem.
+func validName(name string) bool {
+	return name != "" && !strings.HasPrefix(name, ".") && !strings.ContainsRune(name, '/')
+}
+
+func decode(addr resource.Addr, v cty.Value) (resource.VolumeSpec, error) {
+	var spec resource.VolumeSpec
+	if err := resource.Decode(v, &spec); err != nil {
+		return spec, fmt.Errorf("%s: %w", addr, err)
+	}
+	if !validName(spec.Name) {
+		return spec, fmt.Errorf("%s: invalid volume name %q", addr, spec.Name)
+	}
+	return spec, nil
+}
+
+// Create makes the volume's directory, keeping what it already holds, so a
+// volume recreated under the same name finds its data again.
+func (d *Driver) Create(_ context.Context, addr resource.Addr, desired cty.Value) (cty.Value, error) {
+	spec, err := decode(addr, desired)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	dir := d.dir(spec.Name)
+	_, statErr := os.Stat(dir)
+	existed := statErr == nil
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return cty.NilVal, fmt.Errorf("%s: create volume: %w", addr, err)
+	}
+	if err := d.writeMeta(spec); err != nil {
+		if !existed {
+			_ = os.Remove(dir)
+		}
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	return resource.WithAttrs(desired, map[string]cty.Value{"path": cty.StringVal(dir)}), nil
+}
+
+// Update records new labels; the data is untouched.
+func (d *Driver) Update(_ context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
+	spec, err := decode(addr, desired)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	if _, err := os.Stat(d.dir(spec.Name)); err != nil {
+		return cty.NilVal, fmt.Errorf("%s: volume %s: %w", addr, spec.Name, resource.ErrNotFound)
+	}
+	if err := d.writeMeta(spec); err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	return resource.WithAttrs(desired, map[string]cty.Value{"path": prior.GetAttr("path")}), nil
+}
+
+// Delete removes the volume and its data. Whether data may be lost was
+// decided by the plan, which asked the user.
+func (d *Driver) Delete(_ context.Context, addr resource.Addr, prior cty.Value) error {
+	spec, err := decode(addr, prior)
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(d.dir(spec.Name)); err != nil {
+		return fmt.Errorf("%s: delete volume: %w", addr, err)
+	}
+	if err := os.Remove(d.metaPath(spec.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: delete volume metadata: %w", addr, err)
+	}
+	return nil
+}
+
+// Observe reports a volume whose directory is gone as Missing, and the size
+// of what it holds so the planner can warn before deleting data.
+func (d *Driver) Observe(_ context.Context, addr resource.Addr, prior cty.Value) (resource.Observation, error) {
+	spec, err := decode(addr, prior)
+	if err != nil {
+		return resource.Observation{}, err
+	}
+	dir := d.dir(spec.Name)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return resource.Observation{Health: resource.Missing, Reason: "volume directory " + dir + " was removed"}, nil
+	} else if err != nil {
+		return resource.Observation{}, fmt.Errorf("%s: %w", addr, err)
+	}
+	size, err := dataBytes(dir)
+	if err != nil {
+		return resource.Observation{}, fmt.Errorf("%s: measure volume: %w", addr, err)
+	}
+	return resource.Observation{Health: resource.Healthy, DataBytes: size}, nil
+}
+
+// Path locates a volume's directory for the container driver.
+func (d *Driver) Path(_ context.Context, name string) (string, error) {
+	if !validName(name) {
+		return "", fmt.Errorf("volume %q: %w", name, resource.ErrNotFound)
+	}
+	dir := d.dir(name)
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("volume %q: %w", name, resource.ErrNotFound)
+	}
+	return dir, nil
+}
+
+// writeMeta replaces the metadata file atomically (temp file, fsync,
+// rename) and leaves it alone when nothing changed.
+func (d *Driver) writeMeta(spec resource.VolumeSpec) error {
+	data, err := json.MarshalIndent(meta{Name: spec.Name, Labels: spec.Labels}, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := d.metaPath(spec.Name)
+	if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+spec.Name+"-")
+	if err != nil {
+		return fmt.Errorf("write volume metadata: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write volume metadata: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write volume metadata: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write volume metadata: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write volume metadata: %w", err)
+	}
+	return nil
+}
+
+// dataBytes sums the sizes of the regular files under dir.
+func dataBytes(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err != nil {
+			// Files vanish while a container runs; count what is there.
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if e.Type().IsRegular() {
+			fi, err := e.Info()
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			total += fi.Size()
+		}
+		return nil
+	})
+	return total, err
+}
