@@ -1,0 +1,36 @@
+# berth: build, test, demo, bench, lint. Targets that touch the kernel
+# (test, demo, bench) run as root; `make deps` installs what they need.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+CNI := $(CURDIR)/bin/cni
+
+.PHONY: all build cni deps test demo bench lint clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/berth ./cmd/berth
+
+cni:
+	scripts/build-cni.sh $(CNI)
+
+deps:
+	scripts/deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test: deps build cni lint
+	BERTH_CNI_PATH=$(CNI) $(GO) test -count=1 -timeout 30m ./...
+
+demo: deps build cni
+	scripts/demo.sh
+
+bench: deps build cni
+	BERTH_CNI_PATH=$(CNI) $(GO) test -count=1 -run '^$$' -bench . -benchtime 20x ./...
+
+clean:
+	rm -rf bin examples/*/rootfs

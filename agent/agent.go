@@ -1,0 +1,172 @@
+// Package agent assembles a berth host: the state store and the concrete
+// drivers wired to each other (the container driver uses the image store,
+// the networks and the volumes). It is the one place where concrete drivers
+// are chosen; everything else sees interfaces.
+//
+// The daemon (API socket, reconcile loop, supervisor) will live here too;
+// today the CLI opens a Host in-process.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/seed-e88ffcd2/berth/driver"
+	"github.com/seed-e88ffcd2/berth/driver/container"
+	"github.com/seed-e88ffcd2/berth/driver/image"
+	"github.com/seed-e88ffcd2/berth/driver/network"
+	"github.com/seed-e88ffcd2/berth/driver/volume"
+	"github.com/seed-e88ffcd2/berth/resource"
+	"github.com/seed-e88ffcd2/berth/state"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Config says where a host keeps its things.
+type Config struct {
+	// StateDir holds the state store, images, volumes, container
+	// directories and network configuration ($BERTH_STATE_DIR).
+	StateDir string
+	// RunDir holds runtime state that does not survive a reboot:
+	// libcontainer state and network namespaces ($BERTH_RUN_DIR).
+	RunDir string
+	// CNIPath lists directories searched for CNI plugins
+	// ($BERTH_CNI_PATH, colon-separated).
+	CNIPath []string
+	// CgroupParent is the cgroup under which containers are placed.
+	CgroupParent string
+}
+
+// DefaultConfig is the configuration of a host: the places of DESIGN.md,
+// each overridable by its BERTH_* environment variable so that tests run
+// many hosts side by side.
+func DefaultConfig() Config {
+	cfg := Config{
+		StateDir:     envOr("BERTH_STATE_DIR", "/var/lib/berth"),
+		RunDir:       envOr("BERTH_RUN_DIR", "/run/berth"),
+		CgroupParent: envOr("BERTH_CGROUP_PARENT", "/berth"),
+	}
+	if p := os.Getenv("BERTH_CNI_PATH"); p != "" {
+		cfg.CNIPath = strings.Split(p, ":")
+	} else {
+		// Next to the binary first: `make` builds bin/berth and bin/cni.
+		if exe, err := os.Executable(); err == nil {
+			cfg.CNIPath = append(cfg.CNIPath, filepath.Join(filepath.Dir(exe), "cni"))
+		}
+		cfg.CNIPath = append(cfg.CNIPath, "/usr/lib/berth/cni", "/opt/cni/bin", "/usr/lib/cni")
+	}
+	return cfg
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// Host is an opened berth host.
+type Host struct {
+	Store      *state.Store
+	Drivers    driver.Set
+	Containers *container.Driver
+}
+
+// Open opens the state store and builds the drivers.
+func Open(cfg Config) (*Host, error) {
+	store, err := state.Open(filepath.Join(cfg.StateDir, "state.db"))
+	if err != nil {
+		return nil, err
+	}
+	h, err := drivers(cfg)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	h.Store = store
+	return h, nil
+}
+
+func drivers(cfg Config) (*Host, error) {
+	images, err := image.New(image.Config{Root: filepath.Join(cfg.StateDir, "images")})
+	if err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
+	netCfg := network.DefaultConfig()
+	netCfg.StateDir = filepath.Join(cfg.StateDir, "network")
+	netCfg.PluginDirs = cfg.CNIPath
+	networks, err := network.New(netCfg)
+	if err != nil {
+		return nil, fmt.Errorf("networks: %w", err)
+	}
+	volumes, err := volume.New(volume.Config{Root: filepath.Join(cfg.StateDir, "volumes")})
+	if err != nil {
+		return nil, fmt.Errorf("volumes: %w", err)
+	}
+	ctrCfg := container.DefaultConfig()
+	ctrCfg.StateDir = filepath.Join(cfg.StateDir, "containers")
+	ctrCfg.RunDir = cfg.RunDir
+	ctrCfg.CgroupParent = cfg.CgroupParent
+	containers, err := container.New(ctrCfg, images, networks, volumes)
+	if err != nil {
+		return nil, fmt.Errorf("containers: %w", err)
+	}
+	return &Host{
+		Drivers: driver.Set{
+			resource.KindImage:     images,
+			resource.KindNetwork:   networks,
+			resource.KindVolume:    volumes,
+			resource.KindContainer: containers,
+		},
+		Containers: containers,
+	}, nil
+}
+
+// Close releases the state store.
+func (h *Host) Close() error { return h.Store.Close() }
+
+// Observe looks at every recorded object on the host, in parallel: the
+// refresh that turns what happened behind berth's back into drift.
+func (h *Host) Observe(ctx context.Context, objects map[resource.Addr]*resource.Object) (map[resource.Addr]resource.Observation, error) {
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []error
+		sem  = make(chan struct{}, 10)
+	)
+	out := map[resource.Addr]resource.Observation{}
+	for addr, obj := range objects {
+		d := h.Drivers[addr.Kind]
+		if d == nil {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			obs, err := d.Observe(ctx, addr, obj.Value)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("observing %s: %w", addr, err))
+				return
+			}
+			out[addr] = obs
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+// Preview asks the kind's driver, if it can, to fill in what is known
+// before apply and to check the desired value against the host.
+func (h *Host) Preview(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
+	if p, ok := h.Drivers[addr.Kind].(driver.Previewer); ok {
+		return p.Preview(ctx, addr, prior, desired)
+	}
+	return desired, nil
+}

@@ -1,0 +1,139 @@
+// Command berth is the CLI: it parses flags, calls dsl, plan, apply and the
+// agent's host, and prints. It holds no logic of its own beyond that.
+//
+// The same binary is each container's init: libcontainer re-executes it
+// with the argument "init" inside the new namespaces.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/term"
+)
+
+func init() {
+	// Before main and after nsenter's constructor: this process is a
+	// container's init, not the CLI.
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		libcontainer.Init()
+	}
+}
+
+// version is set by the Makefile with -ldflags.
+var version = "dev"
+
+func main() {
+	cli := &CLI{
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+		Color:  term.IsTerminal(int(os.Stdout.Fd())) && os.Getenv("NO_COLOR") == "",
+		TTY:    term.IsTerminal(int(os.Stdin.Fd())),
+	}
+	os.Exit(cli.Run(context.Background(), os.Args[1:]))
+}
+
+// CLI holds the process's streams so that commands can be tested.
+type CLI struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Color          bool // Stdout is a terminal and NO_COLOR is unset
+	TTY            bool // Stdin is a terminal: prompts may be asked
+}
+
+type command struct {
+	summary string
+	run     func(c *CLI, ctx context.Context, args []string) int
+}
+
+var commands = map[string]command{
+	"plan":     {"show what apply would change", (*CLI).plan},
+	"apply":    {"make the host match the configuration (or a saved plan)", (*CLI).apply},
+	"destroy":  {"delete everything the configuration's project owns", (*CLI).destroy},
+	"validate": {"check the configuration without looking at the host", (*CLI).validate},
+	"fmt":      {"rewrite configuration files in canonical style", (*CLI).fmt},
+	"output":   {"show output values", (*CLI).output},
+	"state":    {"list, show or forget recorded objects (list | show ADDR | rm ADDR)", (*CLI).state},
+	"logs":     {"print a container's output", (*CLI).logs},
+	"version":  {"print berth's version", (*CLI).version},
+}
+
+// Run runs one command and returns the process exit code.
+func (c *CLI) Run(ctx context.Context, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		c.usage()
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(c.Stderr, "berth: unknown command %q\n\n", args[0])
+		c.usage()
+		return 1
+	}
+	return cmd.run(c, ctx, args[1:])
+}
+
+func (c *CLI) usage() {
+	fmt.Fprintln(c.Stderr, "Usage: berth COMMAND [flags]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(c.Stderr, "  %-9s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(c.Stderr, "\nRun berth COMMAND -h for a command's flags.")
+}
+
+func (c *CLI) version(_ context.Context, _ []string) int {
+	fmt.Fprintln(c.Stdout, "berth", version)
+	return 0
+}
+
+// errorf prints an error the way every command does.
+func (c *CLI) errorf(format string, args ...any) int {
+	msg := fmt.Sprintf(format, args...)
+	if c.Color {
+		fmt.Fprintf(c.Stderr, "\x1b[31;1mError:\x1b[0m %s\n", msg)
+	} else {
+		fmt.Fprintf(c.Stderr, "Error: %s\n", msg)
+	}
+	return 1
+}
+
+// newFlags makes a command's flag set; parse errors print usage and
+// return false.
+func (c *CLI) newFlags(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(c.Stderr, "Usage: berth %s %s\n\nFlags:\n", name, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) (ok bool, code int) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, 0
+		}
+		return false, 1
+	}
+	return true, 0
+}
+
+// multiFlag collects a repeatable flag such as -var.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

@@ -1,0 +1,400 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/seed-e88ffcd2/berth/agent"
+	"github.com/seed-e88ffcd2/berth/apply"
+	"github.com/seed-e88ffcd2/berth/dsl"
+	"github.com/seed-e88ffcd2/berth/plan"
+	"github.com/seed-e88ffcd2/berth/resource"
+	"github.com/seed-e88ffcd2/berth/state"
+)
+
+// inputs are what loading a configuration takes; a saved plan keeps them
+// so that applying it loads the same configuration again.
+type inputs struct {
+	Dir              string            `json:"dir"`
+	Project          string            `json:"project,omitempty"`
+	Vars             map[string]string `json:"vars,omitempty"`
+	VarFiles         []string          `json:"var_files,omitempty"`
+	Destroy          bool              `json:"destroy,omitempty"`
+	DeleteVolumeData bool              `json:"delete_volume_data,omitempty"`
+	Refresh          bool              `json:"refresh"`
+}
+
+// configFlags registers the flags every configuration command shares.
+type configFlags struct {
+	dir, project string
+	vars         multiFlag
+	varFiles     multiFlag
+	noColor      bool
+}
+
+func (f *configFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.dir, "dir", ".", "configuration directory")
+	fs.StringVar(&f.project, "project", "", "project name (default: the directory's name)")
+	fs.Var(&f.vars, "var", "set a variable: -var 'name=value' (repeatable)")
+	fs.Var(&f.varFiles, "var-file", "read variables from a file (repeatable)")
+	fs.BoolVar(&f.noColor, "no-color", false, "no colours in the output")
+}
+
+func (f *configFlags) inputs() (inputs, error) {
+	in := inputs{Dir: f.dir, Project: f.project, Vars: map[string]string{}, Refresh: true}
+	abs, err := filepath.Abs(f.dir)
+	if err != nil {
+		return in, err
+	}
+	in.Dir = abs
+	for _, v := range f.vars {
+		name, value, ok := strings.Cut(v, "=")
+		if !ok || name == "" {
+			return in, fmt.Errorf("-var %q: write -var 'name=value'", v)
+		}
+		in.Vars[name] = value
+	}
+	for _, vf := range f.varFiles {
+		abs, err := filepath.Abs(vf)
+		if err != nil {
+			return in, err
+		}
+		in.VarFiles = append(in.VarFiles, abs)
+	}
+	return in, nil
+}
+
+// load reads the configuration and prints its diagnostics.
+func (c *CLI) load(in inputs) (*resource.Config, bool) {
+	cfg, diags := dsl.Load(in.Dir, dsl.Options{
+		Project:  in.Project,
+		Vars:     in.Vars,
+		VarFiles: in.VarFiles,
+		Environ:  os.Environ(),
+	})
+	c.diagnostics(cfg, diags)
+	return cfg, !diags.HasErrors()
+}
+
+func (c *CLI) diagnostics(cfg *resource.Config, diags hcl.Diagnostics) {
+	if len(diags) == 0 {
+		return
+	}
+	var files map[string]*hcl.File
+	if cfg != nil {
+		files = cfg.Files
+	}
+	_ = dsl.WriteDiagnostics(c.Stderr, files, diags, c.Color)
+}
+
+// session is an opened host with the project's lock held.
+type session struct {
+	host   *agent.Host
+	unlock func() error
+}
+
+func (s *session) close() {
+	if s.unlock != nil {
+		_ = s.unlock()
+	}
+	_ = s.host.Close()
+}
+
+func (c *CLI) open(project, operation string, lock bool) (*session, error) {
+	host, err := agent.Open(agent.DefaultConfig())
+	if err != nil {
+		return nil, err
+	}
+	s := &session{host: host}
+	if lock {
+		who := "unknown"
+		if u, err := user.Current(); err == nil {
+			who = u.Username
+		}
+		if hn, err := os.Hostname(); err == nil {
+			who += "@" + hn
+		}
+		s.unlock, err = host.Store.Lock(project, state.LockInfo{
+			ID: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()), Operation: "berth " + operation,
+			Who: who, PID: os.Getpid(), Created: time.Now().UTC(),
+		})
+		if err != nil {
+			host.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// compute plans: snapshot, refresh, compute. It prints diagnostics.
+func (c *CLI) compute(ctx context.Context, s *session, cfg *resource.Config, in inputs) (*plan.Plan, bool) {
+	snap, err := s.host.Store.Snapshot(cfg.Project)
+	if err != nil {
+		c.errorf("%v", err)
+		return nil, false
+	}
+	var observed map[resource.Addr]resource.Observation
+	if in.Refresh {
+		observed, err = s.host.Observe(ctx, snap.Objects)
+		if err != nil {
+			c.errorf("refreshing: %v", err)
+			return nil, false
+		}
+	}
+	p, diags := plan.Compute(ctx, cfg, snap, observed, plan.Options{
+		Destroy:          in.Destroy,
+		DeleteVolumeData: in.DeleteVolumeData,
+		Preview:          s.host.Preview,
+	})
+	c.diagnostics(cfg, diags)
+	return p, !diags.HasErrors()
+}
+
+func (c *CLI) plan(ctx context.Context, args []string) int {
+	fs := c.newFlags("plan", "[flags]")
+	var cf configFlags
+	cf.register(fs)
+	jsonOut := fs.Bool("json", false, "print the plan as JSON (format: docs/plan-json.md)")
+	out := fs.String("out", "", "save the plan to this file, for berth apply FILE")
+	refresh := fs.Bool("refresh", true, "observe the host for drift before planning")
+	detailed := fs.Bool("detailed-exitcode", false, "exit 0 with no changes, 1 on error, 2 with changes")
+	destroy := fs.Bool("destroy", false, "plan the deletion of everything")
+	delData := fs.Bool("delete-volume-data", false, "allow deleting volumes that hold data")
+	lock := fs.Bool("lock", true, "hold the project's state lock while planning")
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	c.Color = c.Color && !cf.noColor
+	in, err := cf.inputs()
+	if err != nil {
+		return c.errorf("%v", err)
+	}
+	in.Refresh, in.Destroy, in.DeleteVolumeData = *refresh, *destroy, *delData
+	cfg, ok := c.load(in)
+	if !ok {
+		return 1
+	}
+	s, err := c.open(cfg.Project, "plan", *lock)
+	if err != nil {
+		return c.errorf("%v", err)
+	}
+	defer s.close()
+	p, ok := c.compute(ctx, s, cfg, in)
+	if !ok {
+		return 1
+	}
+	if *jsonOut {
+		err = plan.RenderJSON(c.Stdout, p)
+	} else {
+		err = plan.RenderText(c.Stdout, p, c.Color)
+	}
+	if err != nil {
+		return c.errorf("%v", err)
+	}
+	if *out != "" {
+		if err := savePlan(*out, p, in); err != nil {
+			return c.errorf("saving the plan: %v", err)
+		}
+		if !*jsonOut {
+			fmt.Fprintf(c.Stdout, "\nSaved the plan to %s. Apply exactly it with: berth apply %s\n", *out, *out)
+		}
+	}
+	if *detailed && p.HasChanges() {
+		return 2
+	}
+	return 0
+}
+
+func savePlan(path string, p *plan.Plan, in inputs) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := plan.WriteFile(f, p, in); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (c *CLI) apply(ctx context.Context, args []string) int {
+	return c.applyCommand(ctx, "apply", args)
+}
+
+func (c *CLI) destroy(ctx context.Context, args []string) int {
+	return c.applyCommand(ctx, "destroy", args)
+}
+
+// applyCommand is apply and destroy: plan, show, confirm, apply.
+func (c *CLI) applyCommand(ctx context.Context, name string, args []string) int {
+	fs := c.newFlags(name, "[flags] [PLANFILE]")
+	var cf configFlags
+	cf.register(fs)
+	auto := fs.Bool("auto-approve", false, "apply without asking for confirmation")
+	jsonOut := fs.Bool("json", false, "print progress as JSON lines")
+	refresh := fs.Bool("refresh", true, "observe the host for drift before planning")
+	parallelism := fs.Int("parallelism", 10, "changes applied at once")
+	delData := fs.Bool("delete-volume-data", false, "allow deleting volumes that hold data")
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	c.Color = c.Color && !cf.noColor
+	in, err := cf.inputs()
+	if err != nil {
+		return c.errorf("%v", err)
+	}
+	in.Refresh, in.Destroy, in.DeleteVolumeData = *refresh, name == "destroy", *delData
+
+	var saved *plan.SavedPlan
+	if fs.NArg() > 1 {
+		return c.errorf("%s takes at most one plan file", name)
+	}
+	if fs.NArg() == 1 {
+		if name == "destroy" {
+			return c.errorf("destroy takes no plan file; use berth plan -destroy -out FILE and berth apply FILE")
+		}
+		if saved, in, err = readPlan(fs.Arg(0)); err != nil {
+			return c.errorf("%v", err)
+		}
+	}
+	cfg, ok := c.load(in)
+	if !ok {
+		return 1
+	}
+	s, err := c.open(cfg.Project, name, true)
+	if err != nil {
+		return c.errorf("%v", err)
+	}
+	defer s.close()
+	p, ok := c.compute(ctx, s, cfg, in)
+	if !ok {
+		return 1
+	}
+	if saved != nil {
+		if err := p.CheckSaved(saved); err != nil {
+			return c.errorf("the saved plan %s cannot be applied: %v", fs.Arg(0), err)
+		}
+	} else if !*jsonOut {
+		if err := plan.RenderText(c.Stdout, p, c.Color); err != nil {
+			return c.errorf("%v", err)
+		}
+	}
+	if !p.HasChanges() {
+		c.printOutputs(p.Outputs, *jsonOut)
+		return 0
+	}
+	if saved == nil && !*auto {
+		if !c.confirm(name) {
+			fmt.Fprintf(c.Stderr, "%s cancelled.\n", name)
+			return 1
+		}
+	}
+	return c.run(ctx, s, p, *jsonOut, *parallelism)
+}
+
+func readPlan(path string) (*plan.SavedPlan, inputs, error) {
+	var in inputs
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, in, err
+	}
+	defer f.Close()
+	saved, err := plan.ReadFile(f)
+	if err != nil {
+		return nil, in, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := json.Unmarshal(saved.Inputs, &in); err != nil {
+		return nil, in, fmt.Errorf("%s: %w", path, err)
+	}
+	return saved, in, nil
+}
+
+func (c *CLI) confirm(name string) bool {
+	if !c.TTY {
+		fmt.Fprintf(c.Stderr, "\nberth %s needs -auto-approve when its input is not a terminal.\n", name)
+		return false
+	}
+	fmt.Fprintf(c.Stdout, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+	line, _ := bufio.NewReader(c.Stdin).ReadString('\n')
+	return strings.TrimSpace(line) == "yes"
+}
+
+// run applies with progress and two-stage interruption: the first Ctrl-C
+// stops scheduling and lets what is in flight finish, the second aborts.
+func (c *CLI) run(ctx context.Context, s *session, p *plan.Plan, jsonOut bool, parallelism int) int {
+	ctx, abort := context.WithCancel(ctx)
+	defer abort()
+	stop := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		n := 0
+		for range sigs {
+			n++
+			if n == 1 {
+				fmt.Fprintln(c.Stderr, "\nInterrupt received: finishing the changes in flight, starting nothing new. Interrupt again to abort them.")
+				close(stop)
+				continue
+			}
+			fmt.Fprintln(c.Stderr, "\nTwo interrupts received: aborting the changes in flight.")
+			abort()
+		}
+	}()
+
+	var hooks apply.Hooks = &textHooks{w: c.Stdout, color: c.Color}
+	if jsonOut {
+		hooks = &jsonHooks{enc: json.NewEncoder(c.Stdout)}
+	}
+	if !jsonOut {
+		fmt.Fprintln(c.Stdout)
+	}
+	snap, err := apply.Run(ctx, p, s.host.Drivers, s.host.Store, hooks, apply.Options{Parallelism: parallelism, Stop: stop})
+	values := snapshotValues(snap)
+	outputs, _ := plan.EvalOutputs(p.Config, values)
+	if p.Destroy {
+		outputs = nil
+	}
+	sum := p.Summary()
+	if jsonOut {
+		ev := map[string]any{"type": "apply_complete", "summary": p.JSON().Summary, "serial": snap.Serial}
+		if err != nil {
+			ev["type"], ev["error"] = "apply_errored", err.Error()
+		}
+		_ = json.NewEncoder(c.Stdout).Encode(ev)
+		c.printOutputs(outputs, true)
+	}
+	if err != nil {
+		if errors.Is(err, apply.ErrInterrupted) {
+			c.errorf("apply stopped before it finished. The state records what was done; run berth apply again to finish.\n%v", err)
+		} else {
+			c.errorf("apply failed. The state records what was done; fix the cause and run berth apply again.\n%v", err)
+		}
+		return 1
+	}
+	if !jsonOut {
+		fmt.Fprintf(c.Stdout, "\n%s %d added, %d changed, %d replaced, %d destroyed.\n",
+			paint(c.Color, "\x1b[32;1m", "Apply complete!"), sum.Add, sum.Change, sum.Replace, sum.Destroy)
+		c.printOutputs(outputs, false)
+	}
+	return 0
+}
+
+func paint(color bool, code, s string) string {
+	if !color {
+		return s
+	}
+	return code + s + "\x1b[0m"
+}

@@ -1,0 +1,285 @@
+package plan
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/seed-e88ffcd2/berth/resource"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// ANSI colours, used only when the caller says the output is a terminal.
+const (
+	colReset  = "\x1b[0m"
+	colBold   = "\x1b[1m"
+	colGreen  = "\x1b[32m"
+	colYellow = "\x1b[33m"
+	colRed    = "\x1b[31m"
+	colCyan   = "\x1b[36m"
+)
+
+type painter bool
+
+func (p painter) paint(color, s string) string {
+	if !p || s == "" {
+		return s
+	}
+	return color + s + colReset
+}
+
+// RenderText writes the plan for people: one block per change with the
+// attributes that differ, the reasons for every replacement, drift found on
+// the host, and a summary line. With color it uses ANSI colours.
+func RenderText(w io.Writer, p *Plan, color bool) error {
+	r := &textRenderer{w: w, p: painter(color)}
+	changes := 0
+	for _, ch := range p.Changes {
+		if ch.Action == NoOp {
+			continue
+		}
+		if changes == 0 {
+			r.line(0, "berth will perform the following actions:")
+			r.line(0, "")
+		}
+		changes++
+		r.change(ch)
+		r.line(0, "")
+	}
+	if changes == 0 {
+		r.line(0, r.p.paint(colGreen+colBold, "No changes.")+" The host matches the configuration.")
+	} else {
+		s := p.Summary()
+		r.line(0, fmt.Sprintf("%s %d to add, %d to change, %d to replace, %d to destroy.",
+			r.p.paint(colBold, "Plan:"), s.Add, s.Change, s.Replace, s.Destroy))
+	}
+	if len(p.Outputs) > 0 && changes > 0 {
+		r.line(0, "")
+		r.line(0, "Outputs:")
+		for _, name := range sortedNames(p.Outputs) {
+			r.line(1, name+" = "+r.value(p.Outputs[name], 1))
+		}
+	}
+	return r.err
+}
+
+func sortedNames(m map[string]cty.Value) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+type textRenderer struct {
+	w   io.Writer
+	p   painter
+	err error
+}
+
+func (r *textRenderer) line(indent int, s string) {
+	if r.err != nil {
+		return
+	}
+	_, r.err = fmt.Fprintln(r.w, strings.Repeat("  ", indent)+s)
+}
+
+var headings = map[Action]string{
+	Create:  "will be created",
+	Update:  "will be updated in place",
+	Replace: "must be replaced",
+	Delete:  "will be destroyed",
+}
+
+func (r *textRenderer) marker(a Action) string {
+	switch a {
+	case Create:
+		return r.p.paint(colGreen, "+")
+	case Update:
+		return r.p.paint(colYellow, "~")
+	case Replace:
+		return r.p.paint(colRed, "-") + "/" + r.p.paint(colGreen, "+")
+	case Delete:
+		return r.p.paint(colRed, "-")
+	}
+	return " "
+}
+
+func (r *textRenderer) change(ch *Change) {
+	head := fmt.Sprintf("# %s %s", r.p.paint(colBold, ch.Addr.String()), headings[ch.Action])
+	if len(ch.Reasons) > 0 {
+		head += ": " + strings.Join(ch.Reasons, "; ")
+	}
+	r.line(1, head)
+	if ch.Action == Delete && ch.Addr.Kind == resource.KindVolume && ch.DataBytes > 0 {
+		r.line(1, r.p.paint(colRed+colBold, fmt.Sprintf("# WARNING: the volume holds %s of data, which will be lost", HumanBytes(ch.DataBytes))))
+	}
+	label := fmt.Sprintf("%s %q", ch.Addr.Kind, ch.Addr.Name)
+	if ch.Addr.Key != resource.NoKey {
+		label += " [" + string(ch.Addr.Key) + "]"
+	}
+	r.line(0, r.marker(ch.Action)+" "+label+" {")
+	schema := resource.SchemaOf(ch.Addr.Kind)
+	switch ch.Action {
+	case Create:
+		r.body(2, schema, ch.After, "+", colGreen)
+	case Delete:
+		r.body(2, schema, ch.Before, "-", colRed)
+	default:
+		r.diffBody(2, schema, ch)
+	}
+	r.line(1, "}")
+}
+
+// body renders every non-null attribute and block of v with one marker.
+func (r *textRenderer) body(indent int, schema *resource.Schema, v cty.Value, mark, color string) {
+	names := schema.AttributeNames()
+	width := 0
+	for _, n := range names {
+		if av := v.GetAttr(n); !av.IsKnown() || !av.IsNull() {
+			width = max(width, len(n))
+		}
+	}
+	for _, n := range names {
+		av := v.GetAttr(n)
+		if av.IsKnown() && av.IsNull() {
+			continue
+		}
+		r.line(indent, fmt.Sprintf("%s %-*s = %s", r.p.paint(color, mark), width, n, r.value(av, indent)))
+	}
+	for _, n := range schema.BlockNames() {
+		r.blocks(indent, n, schema.Blocks[n].Schema, v.GetAttr(n), mark, color)
+	}
+}
+
+func (r *textRenderer) blocks(indent int, name string, schema *resource.Schema, v cty.Value, mark, color string) {
+	if v.IsNull() {
+		return
+	}
+	if !v.IsKnown() {
+		r.line(indent, fmt.Sprintf("%s %s = (known after apply)", r.p.paint(color, mark), name))
+		return
+	}
+	elems := []cty.Value{v}
+	if v.Type().IsListType() {
+		elems = v.AsValueSlice()
+	}
+	for _, e := range elems {
+		r.line(indent, r.p.paint(color, mark)+" "+name+" {")
+		r.body(indent+1, schema, e, mark, color)
+		r.line(indent, "  }")
+	}
+}
+
+// diffBody renders only what changed between Before and After, each
+// attribute that forces the replacement marked so.
+func (r *textRenderer) diffBody(indent int, schema *resource.Schema, ch *Change) {
+	diff := Diff(schema, ch.Before, ch.After)
+	changed := map[string]AttrChange{}
+	for _, ac := range diff {
+		changed[ac.Name] = ac
+	}
+	width := 0
+	for _, n := range schema.AttributeNames() {
+		if _, ok := changed[n]; ok {
+			width = max(width, len(n))
+		}
+	}
+	hidden := 0
+	for _, n := range schema.AttributeNames() {
+		ac, ok := changed[n]
+		if !ok {
+			if !ch.Before.GetAttr(n).IsNull() {
+				hidden++
+			}
+			continue
+		}
+		before, after := ch.Before.GetAttr(n), ch.After.GetAttr(n)
+		line := fmt.Sprintf("%s %-*s = %s -> %s", r.p.paint(colYellow, "~"), width, n, r.value(before, indent), r.value(after, indent))
+		if before.IsNull() {
+			line = fmt.Sprintf("%s %-*s = %s", r.p.paint(colGreen, "+"), width, n, r.value(after, indent))
+		} else if after.IsKnown() && after.IsNull() {
+			line = fmt.Sprintf("%s %-*s = %s -> null", r.p.paint(colRed, "-"), width, n, r.value(before, indent))
+		}
+		r.line(indent, line+r.forces(ch, ac))
+	}
+	for _, n := range schema.BlockNames() {
+		ac, ok := changed[n]
+		if !ok {
+			continue
+		}
+		b := schema.Blocks[n]
+		before, after := elements(ch.Before.GetAttr(n)), elements(ch.After.GetAttr(n))
+		for _, e := range before {
+			if !contains(after, e) {
+				r.blocks(indent, n, b.Schema, e, "-", colRed)
+			}
+		}
+		for _, e := range after {
+			if !contains(before, e) {
+				r.blocks(indent, n, b.Schema, e, "+", colGreen)
+			}
+		}
+		if f := r.forces(ch, ac); f != "" {
+			r.line(indent, "  "+strings.TrimSpace(f)+" ("+n+")")
+		}
+	}
+	if hidden > 0 {
+		r.line(indent, r.p.paint(colCyan, fmt.Sprintf("# (%d unchanged attributes hidden)", hidden)))
+	}
+}
+
+func (r *textRenderer) forces(ch *Change, ac AttrChange) string {
+	if ch.Action == Replace && ac.Update == resource.Replace {
+		return r.p.paint(colRed, " # forces replacement")
+	}
+	return ""
+}
+
+func elements(v cty.Value) []cty.Value {
+	switch {
+	case v.IsNull():
+		return nil
+	case !v.IsKnown():
+		return []cty.Value{v}
+	case v.Type().IsListType():
+		return v.AsValueSlice()
+	}
+	return []cty.Value{v}
+}
+
+func contains(vs []cty.Value, v cty.Value) bool {
+	for _, e := range vs {
+		if e.IsWhollyKnown() && v.IsWhollyKnown() && e.Equals(v).True() {
+			return true
+		}
+	}
+	return false
+}
+
+// value renders a value in HCL syntax, unknowns as "(known after apply)".
+func (r *textRenderer) value(v cty.Value, indent int) string {
+	if !v.IsKnown() {
+		return r.p.paint(colCyan, "(known after apply)")
+	}
+	if v.IsNull() {
+		return "null"
+	}
+	if !v.IsWhollyKnown() {
+		// A collection with unknown elements: show what is known.
+		parts := []string{}
+		for it := v.ElementIterator(); it.Next(); {
+			k, e := it.Element()
+			s := r.value(e, indent+1)
+			if v.Type().IsMapType() || v.Type().IsObjectType() {
+				s = k.AsString() + " = " + s
+			}
+			parts = append(parts, s)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
+	return strings.TrimSpace(string(hclwrite.TokensForValue(v).Bytes()))
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# make demo: package the hello web application from a directory, apply
+# examples/hello, fetch the page through the published port and by the
+# container's IP, show that a second plan has no changes, destroy, and show
+# that nothing is left.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "make demo needs root: namespaces, mounts, cgroups and iptables" >&2; exit 1; }
+
+ex=examples/hello
+berth=bin/berth
+bold=$'\033[1m'; green=$'\033[32m'; reset=$'\033[0m'
+[ -t 1 ] || { bold=; green=; reset=; }
+step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$reset"; }
+
+step "packaging the hello app into $ex/rootfs (a static Go binary and a seed file)"
+rm -rf "$ex/rootfs"
+mkdir -p "$ex/rootfs/data" "$ex/rootfs/tmp"
+CGO_ENABLED=0 go build -o "$ex/rootfs/hello" "./$ex/app"
+echo "seeded from the image" > "$ex/rootfs/data/seed.txt"
+
+step "berth plan"
+$berth plan -dir "$ex"
+
+step "berth apply"
+$berth apply -dir "$ex" -auto-approve
+
+url=$($berth output -dir "$ex" -raw url)
+ip=$($berth output -dir "$ex" -raw container_ip)
+fetch() { curl -fsS --retry 30 --retry-delay 0 --retry-connrefused --max-time 2 "$1"; }
+
+step "the page through the published port: curl $url"
+fetch "$url"
+step "the page by container IP: curl http://$ip:8080/"
+fetch "http://$ip:8080/"
+
+step "a second plan says no changes (-detailed-exitcode: 0 = none, 2 = changes)"
+$berth plan -dir "$ex" -detailed-exitcode
+
+step "berth destroy"
+$berth destroy -dir "$ex" -auto-approve -delete-volume-data
+
+step "nothing is left"
+left=0
+check() { # what, command printing leftovers
+  local what=$1; shift
+  local out; out=$("$@" || true)
+  if [ -n "$out" ]; then echo "LEFT: $what:"; echo "$out"; left=1; else echo "no $what"; fi
+}
+state_dir=${BERTH_STATE_DIR:-/var/lib/berth}
+check "recorded objects" $berth state list -dir "$ex"
+check "containers" bash -c "ls -A $state_dir/containers 2>/dev/null"
+check "volumes" bash -c "ls -A $state_dir/volumes 2>/dev/null | grep hello"
+check "mounts" bash -c "grep -E ' ($state_dir|${BERTH_RUN_DIR:-/run/berth})' /proc/self/mountinfo"
+check "bridges" bash -c "ip -o link show type bridge | grep -o 'bn-[0-9a-f]*'"
+check "iptables rules" bash -c "iptables-save | grep -i hello"
+[ $left = 0 ] || { echo "demo left things behind" >&2; exit 1; }
+printf '\n%sdemo complete%s\n' "$green" "$reset"
