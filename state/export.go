@@ -62,10 +62,11 @@ func (s *Store) Export(project string, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("export state of project %q: %w", project, err)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(doc); err != nil {
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return fmt.Errorf("export state of project %q: %w", project, err)
+	}
+	if _, err := w.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("export state of project %q: %w", project, err)
 	}
 	return nil

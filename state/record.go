@@ -124,17 +124,7 @@ func decodeRecord(b []byte) (*record, error) {
 	return &rec, nil
 }
 
-// encode leaves <, > and & as they are: records are read by people in
-// exports, never embedded in HTML.
-func (r *record) encode() ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(r); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
+func (r *record) encode() ([]byte, error) { return json.Marshal(r) }
 
 // object decodes the record's value.
 func (r *record) object() (*resource.Object, error) {
