@@ -122,6 +122,18 @@ type body struct {
 
 func (l *loader) decodeFile(f *hcl.File) {
 	content, diags := f.Body.Content(fileSchema)
+	for _, d := range diags {
+		switch d.Summary {
+		case "Unsupported block type":
+			d.Detail += " A berth file holds variable, locals, output, image, network, volume and container blocks."
+		case "Unsupported argument":
+			d.Detail += " Arguments belong inside a block; to name a value, use a locals block or a variable."
+		default:
+			if strings.HasPrefix(d.Summary, "Extraneous label for ") || strings.HasPrefix(d.Summary, "Missing name for ") {
+				d.Detail += " Write the block as TYPE \"NAME\" { ... }, where NAME is how references name it, such as container.NAME."
+			}
+		}
+	}
 	l.diags = append(l.diags, diags...)
 	for _, b := range content.Blocks {
 		switch b.Type {
@@ -142,16 +154,24 @@ func (l *loader) checkLabel(b *hcl.Block) bool {
 	if hclsyntax.ValidIdentifier(b.Labels[0]) {
 		return true
 	}
+	prefix := b.Type
+	if prefix == "variable" {
+		prefix = "var"
+	}
 	l.errorf(&b.LabelRanges[0], fmt.Sprintf("Invalid %s name", b.Type),
 		"%q cannot be used in references such as %s.NAME: a name starts with a letter or underscore and holds only letters, digits, underscores and dashes. Rename the block.",
-		b.Labels[0], b.Type)
+		b.Labels[0], prefix)
 	return false
 }
 
 func (l *loader) duplicate(what, name string, prev, rng hcl.Range) {
+	article := "A"
+	if strings.ContainsRune("aeiou", rune(what[0])) {
+		article = "An"
+	}
 	l.errorf(&rng, fmt.Sprintf("Duplicate %s", what),
-		"A %s named %q was already declared at %s. Names must be unique; rename or remove one of them.",
-		what, name, prev.String())
+		"%s %s named %q was already declared at %s. Names must be unique; rename or remove one of them.",
+		article, what, name, prev.String())
 }
 
 func (l *loader) decodeVariable(b *hcl.Block) {
@@ -314,6 +334,33 @@ func decodeBody(hb hcl.Body, s *resource.Schema, what string, rng hcl.Range, sel
 		bs.Blocks = append(bs.Blocks, hcl.BlockHeaderSchema{Type: name})
 	}
 	content, diags := hb.Content(bs)
+	for _, d := range diags {
+		switch d.Summary {
+		case "Unsupported argument":
+			names := s.AttributeNames()
+			if self != "" {
+				names = append(names, metaArgs...)
+			}
+			d.Detail += fmt.Sprintf(" The arguments of a %s are: %s.", what, namesOf(names))
+		case "Missing required argument":
+			if _, rest, ok := strings.Cut(d.Detail, `"`); ok {
+				name, _, _ := strings.Cut(rest, `"`)
+				if at := s.Attributes[name]; at != nil {
+					d.Detail += fmt.Sprintf(" Add %s = ... to this %s", name, what)
+					if at.Doc != "" {
+						d.Detail += ": " + at.Doc
+					}
+					d.Detail += "."
+				}
+			}
+		case "Unsupported block type":
+			if len(s.Blocks) == 0 {
+				d.Detail += fmt.Sprintf(" A %s has no nested blocks.", what)
+			} else {
+				d.Detail += fmt.Sprintf(" The blocks of a %s are: %s.", what, namesOf(s.BlockNames()))
+			}
+		}
+	}
 	b := &body{schema: s, what: what, attrs: hcl.Attributes{}, blocks: map[string][]*body{}, rng: rng}
 	meta := hcl.Attributes{}
 	for name, a := range content.Attributes {

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
@@ -16,9 +17,15 @@ import (
 // variables, the static locals evaluated so far, and functions.
 func (l *loader) staticContext() *hcl.EvalContext {
 	return &hcl.EvalContext{
-		Variables: map[string]cty.Value{"var": l.varObject(), "local": l.staticLocals()},
+		Variables: map[string]cty.Value{"var": l.varObject(), "local": l.staticLocals(), "path": l.pathObject()},
 		Functions: l.funcs,
 	}
+}
+
+// pathObject is Terraform's path.module and path.root: both the
+// configuration directory, as berth has no nested modules yet.
+func (l *loader) pathObject() cty.Value {
+	return cty.ObjectVal(map[string]cty.Value{"module": cty.StringVal(l.dir), "root": cty.StringVal(l.dir)})
 }
 
 func (l *loader) varObject() cty.Value {
@@ -257,7 +264,7 @@ func (l *loader) evalContext(rs *refSet, deps map[resource.Addr]cty.Value) (*hcl
 		}
 		byKind[d.addr.Kind][d.addr.Name] = l.resourceValue(d, deps)
 	}
-	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": l.varObject()}, Functions: l.funcs}
+	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": l.varObject(), "path": l.pathObject()}, Functions: l.funcs}
 	for k, m := range byKind {
 		ctx.Variables[string(k)] = cty.ObjectVal(m)
 	}
@@ -318,7 +325,8 @@ func (l *loader) evalBody(b *body, ctx *hcl.EvalContext, defaults map[string]cty
 				diags = append(diags, &hcl.Diagnostic{
 					Severity:    hcl.DiagError,
 					Summary:     "Incorrect attribute value type",
-					Detail:      fmt.Sprintf("Inappropriate value for attribute %q: %s. Give a %s.", name, err, at.Type.FriendlyName()),
+					Detail: fmt.Sprintf("Inappropriate value for attribute %q: %s. Give a value of type %s, such as %s.",
+						name, err, typeexpr.TypeString(at.Type), example(at.Type)),
 					Subject:     a.Expr.Range().Ptr(),
 					Expression:  a.Expr,
 					EvalContext: ctx,
@@ -349,7 +357,7 @@ func (l *loader) evalBody(b *body, ctx *hcl.EvalContext, defaults map[string]cty
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,
 					Summary:  fmt.Sprintf("Invalid value for %q", name),
-					Detail:   err.Error() + ".",
+					Detail:   sentence(name, err.Error()),
 					Subject:  rng.Ptr(),
 				})
 			}
@@ -388,7 +396,7 @@ func (l *loader) evalBody(b *body, ctx *hcl.EvalContext, defaults map[string]cty
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  fmt.Sprintf("Invalid %s", b.what),
-				Detail:   e.Msg + ".",
+				Detail:   sentence("", e.Msg),
 				Subject:  rng.Ptr(),
 			})
 		}

@@ -206,7 +206,7 @@ func fenced(dir, p string) (string, error) {
 	}
 	rel, err := filepath.Rel(root, abs)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", fmt.Errorf("path %s is outside the configuration directory; berth reads only files under %s", p, dir)
+		return "", fmt.Errorf("path %s is outside the configuration directory; berth reads only files in it and below, so copy the file there", p)
 	}
 	return abs, nil
 }

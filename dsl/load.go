@@ -34,8 +34,9 @@ type Options struct {
 	// means the sanitized base name of the directory.
 	Project string
 	// Vars are -var name=value flags, as raw strings. A value for a
-	// variable whose type is neither string nor any is parsed as an HCL
-	// expression, as Terraform does, so -var 'ports=[80,443]' works.
+	// variable of a collection or object type is parsed as an HCL
+	// expression, as Terraform does, so -var 'ports=[80,443]' works;
+	// others are strings, converted to the variable's type.
 	Vars map[string]string
 	// VarFiles are -var-file paths (name = value lines), applied in order.
 	VarFiles []string
@@ -138,7 +139,7 @@ func load(dir string, names []string, opts Options) (*resource.Config, hcl.Diagn
 
 	cfg.Files = l.parser.Files()
 	cfg.Hash = l.hash(paths)
-	return cfg, dedupe(l.diags)
+	return cfg, sortDiags(dedupe(l.diags))
 }
 
 // projectName is Options.Project, or the directory's base name made safe
@@ -200,6 +201,47 @@ func (l *loader) hash(paths []string) string {
 		fmt.Fprintf(h, "var %q %s\n", n, js)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// sortDiags orders diagnostics as a reader meets them: those without a
+// source (flags, environment) first, then by file and position.
+func sortDiags(diags hcl.Diagnostics) hcl.Diagnostics {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a == nil && b != nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
+	return diags
+}
+
+// source returns the text of a range, for messages that quote it.
+func (l *loader) source(rng hcl.Range) string {
+	f := l.parser.Files()[rng.Filename]
+	if f == nil || rng.End.Byte > len(f.Bytes) || rng.Start.Byte > rng.End.Byte {
+		return ""
+	}
+	return string(f.Bytes[rng.Start.Byte:rng.End.Byte])
+}
+
+// sentence turns a validator's message into a sentence about attribute
+// name: "must be greater than zero" becomes "cpus must be greater than
+// zero."
+func sentence(name, msg string) string {
+	if strings.HasPrefix(msg, "must ") {
+		msg = name + " " + msg
+	}
+	if msg != "" && msg[0] >= 'a' && msg[0] <= 'z' {
+		msg = strings.ToUpper(msg[:1]) + msg[1:]
+	}
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
 }
 
 // dedupe drops repeated diagnostics: the same local or expression is

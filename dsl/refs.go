@@ -95,6 +95,12 @@ func (l *loader) checkTraversal(t hcl.Traversal, sc scope, rs *refSet) bool {
 		}
 		l.undeclaredRef(rng, kind, root+".", name, declared)
 		return false
+	case "path":
+		if name, _, ok := attrStep(t, 1); !ok || (name != "module" && name != "root") {
+			l.errorf(&rng, "Invalid reference", "The path object has only the attributes module and root, both the configuration directory.")
+			return false
+		}
+		return true
 	case "count", "each":
 		allowed, attrs, what := sc.count, []string{"index"}, "count.index is available only in a resource that sets count"
 		if root == "each" {
@@ -114,11 +120,11 @@ func (l *loader) checkTraversal(t hcl.Traversal, sc scope, rs *refSet) bool {
 	kind := resource.Kind(root)
 	schema := resource.SchemaOf(kind)
 	if schema == nil {
-		roots := []string{"var", "local", "count", "each"}
+		roots := []string{"var", "local", "count", "each", "path"}
 		for _, k := range resource.Kinds {
 			roots = append(roots, string(k))
 		}
-		detail := fmt.Sprintf("There is nothing named %q. A reference starts with var., local., count., each. or a resource kind (image, network, volume, container).", root)
+		detail := fmt.Sprintf("There is nothing named %q. A reference starts with var., local., count., each., path. or a resource kind (image, network, volume, container).", root)
 		if s := suggest(root, roots); s != "" {
 			detail += fmt.Sprintf(" Did you mean %s?", s)
 		}
@@ -212,7 +218,9 @@ func suggest(given string, names []string) string {
 	best, bestDist := "", 3
 	sort.Strings(names)
 	for _, n := range names {
-		if d := levenshtein.Distance(given, n, nil); d < bestDist {
+		// Short names are all close to each other; demand more
+		// similarity of them.
+		if d := levenshtein.Distance(given, n, nil); d < bestDist && 2*d < len(given) {
 			best, bestDist = n, d
 		}
 	}
@@ -396,7 +404,7 @@ func (l *loader) dependsOn(a *hcl.Attribute, deps map[resource.Addr]hcl.Range) b
 		t, diags := hcl.AbsTraversalForExpr(e)
 		if diags.HasErrors() || len(t) != 2 || resource.SchemaOf(resource.Kind(t.RootName())) == nil {
 			l.errorf(e.Range().Ptr(), "Invalid depends_on entry",
-				"Each entry of depends_on names a whole resource, such as network.backend, without quotes, attributes or index.")
+				"%s is not a resource. Each entry of depends_on names a whole resource, such as network.backend, without quotes, attributes or index.", l.source(e.Range()))
 			ok = false
 			continue
 		}
@@ -461,6 +469,11 @@ func (l *loader) analyzeResources() {
 	for _, c := range cycles {
 		first := byName[c[0]]
 		rng := first.deps[byName[c[1]].addr]
+		if len(c) == 2 {
+			l.errorf(&rng, "Self-referential resource",
+				"%s refers to itself, but a resource cannot use its own values: they exist only once it does. Remove the reference.", c[0])
+			continue
+		}
 		l.errorf(&rng, "Cycle between resources",
 			"%s: each needs the other to exist first. Remove one of the references or depends_on entries on this path.",
 			strings.Join(c, " → "))

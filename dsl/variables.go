@@ -24,15 +24,16 @@ func (l *loader) assignVariables() {
 	type candidate struct {
 		val cty.Value
 		src varSource
+		// failed: the given value did not parse; it was reported, and
+		// the variable is not "missing" on top of that.
+		failed bool
 	}
 	chosen := map[string]candidate{}
 	for _, v := range l.varList {
 		if v.def != nil {
 			val, diags := v.def.Value(nil)
 			l.diags = append(l.diags, diags...)
-			if !diags.HasErrors() {
-				chosen[v.name] = candidate{val, varSource{"the default", v.def.Range().Ptr()}}
-			}
+			chosen[v.name] = candidate{val, varSource{"the default", v.def.Range().Ptr()}, diags.HasErrors()}
 		}
 	}
 	for _, kv := range l.opts.Environ {
@@ -43,9 +44,8 @@ func (l *loader) assignVariables() {
 		if !ok || !isVar || l.vars[name] == nil {
 			continue
 		}
-		if val, ok := l.parseRaw(l.vars[name], raw, k); ok {
-			chosen[name] = candidate{val, varSource{"the environment variable " + k, nil}}
-		}
+		val, ok := l.parseRaw(l.vars[name], raw, k)
+		chosen[name] = candidate{val, varSource{"the environment variable " + k, nil}, !ok}
 	}
 	for _, path := range l.opts.VarFiles {
 		f, diags := l.parser.ParseHCLFile(path)
@@ -68,7 +68,9 @@ func (l *loader) assignVariables() {
 			val, diags := a.Expr.Value(nil)
 			l.diags = append(l.diags, diags...)
 			if !diags.HasErrors() {
-				chosen[a.Name] = candidate{val, varSource{path, a.Expr.Range().Ptr()}}
+				chosen[a.Name] = candidate{val, varSource{path, a.Expr.Range().Ptr()}, false}
+			} else {
+				chosen[a.Name] = candidate{failed: true}
 			}
 		}
 	}
@@ -84,9 +86,8 @@ func (l *loader) assignVariables() {
 			l.undeclared(name, nil, what, "remove the -var flag")
 			continue
 		}
-		if val, ok := l.parseRaw(v, l.opts.Vars[name], what); ok {
-			chosen[name] = candidate{val, varSource{what, nil}}
-		}
+		val, ok := l.parseRaw(v, l.opts.Vars[name], what)
+		chosen[name] = candidate{val, varSource{what, nil}, !ok}
 	}
 
 	sources := map[string]varSource{}
@@ -96,6 +97,10 @@ func (l *loader) assignVariables() {
 			l.errorf(v.rng.Ptr(), "No value for required variable",
 				"var.%s has no default and no value was given. Set it with -var %s=VALUE, in a -var-file, or with the environment variable %s%s, or give it a default.",
 				v.name, v.name, envPrefix, v.name)
+			l.varVals[v.name] = cty.UnknownVal(v.typ)
+			continue
+		}
+		if c.failed {
 			l.varVals[v.name] = cty.UnknownVal(v.typ)
 			continue
 		}
@@ -123,10 +128,12 @@ func (l *loader) undeclared(name string, rng *hcl.Range, what, fix string) {
 }
 
 // parseRaw reads a value given as a string on the command line or in the
-// environment: a literal string for string (and untyped) variables, an
-// HCL expression otherwise.
+// environment. As in Terraform, it is a literal string for variables of a
+// primitive type (converted to number or bool later, which explains a bad
+// value better) or without a type, and an HCL expression for lists, maps
+// and objects.
 func (l *loader) parseRaw(v *variable, raw, what string) (cty.Value, bool) {
-	if v.typ == cty.String || v.typ == cty.DynamicPseudoType {
+	if v.typ.IsPrimitiveType() || v.typ == cty.DynamicPseudoType {
 		return cty.StringVal(raw), true
 	}
 	expr, diags := hclsyntax.ParseExpression([]byte(raw), fmt.Sprintf("<value for var.%s>", v.name), hcl.InitialPos)
@@ -149,6 +156,8 @@ func example(ty cty.Type) string {
 		return "3"
 	case ty == cty.Bool:
 		return "true"
+	case ty == cty.String:
+		return `"text"`
 	case ty.IsListType(), ty.IsSetType(), ty.IsTupleType():
 		return `["a", "b"]`
 	}
@@ -189,7 +198,7 @@ func (l *loader) validateVar(v *variable, src varSource) {
 		ok, err := convert.Convert(ok, cty.Bool)
 		if err != nil || ok.IsNull() {
 			l.errorf(rule.condition.Range().Ptr(), "Invalid validation condition",
-				"The condition must be true or false, such as var.%s > 0.", v.name)
+				"The condition must evaluate to true or false, such as var.%s != \"\".", v.name)
 			continue
 		}
 		if !ok.IsKnown() || ok.True() {

@@ -1,0 +1,9 @@
+container "web" {
+  image = "busybox"
+}
+
+network "web" {}
+
+container "web" {
+  image = "nginx"
+}

@@ -1,0 +1,9 @@
+container "web" {
+  image = "busybox"
+  resources {
+    memory = "256M"
+  }
+  resources {
+    cpus = 1
+  }
+}

@@ -1,0 +1,6 @@
+container "web" {
+  port {
+    target = 80
+  }
+  network {}
+}

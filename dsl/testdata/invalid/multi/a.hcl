@@ -1,0 +1,8 @@
+network "lan" {}
+
+container "web" {
+  image = "busybox"
+  network {
+    name = network.wan.name
+  }
+}

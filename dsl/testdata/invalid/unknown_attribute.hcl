@@ -1,0 +1,6 @@
+image "app" { rootfs = "./rootfs" }
+
+container "web" {
+  imag   = image.app.ref
+  memory = "256M"
+}

@@ -1,0 +1,7 @@
+image "app" { rootfs = "./rootfs" }
+
+contaner "web" {
+  image = image.app.ref
+}
+
+service "api" {}

@@ -1,0 +1,8 @@
+variable "image" {
+  type        = string
+  description = "the image to run"
+}
+
+container "web" {
+  image = var.image
+}
