@@ -1,0 +1,289 @@
+package image
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"unicode"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/zclconf/go-cty/cty"
+	"golang.org/x/sys/unix"
+
+	"github.com/seed-e88ffcd2/berth/driver"
+	"github.com/seed-e88ffcd2/berth/resource"
+)
+
+// sourceAttrs decide an image's content and name; when all are known, its
+// digests can be computed at plan time.
+var sourceAttrs = []string{"name", "archive", "rootfs", "command", "entrypoint", "env", "working_dir", "user", "labels"}
+
+// Preview imports the image's source into the store's blobs and fills in
+// id, digest and ref, so a plan shows "image digest changed" before
+// anything runs. Importing is harmless: blobs are content-addressed, and
+// nothing is recorded, so unreferenced ones are collected later. With a
+// source not yet known, the computed attributes stay unknown.
+func (s *Store) Preview(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
+	if desired.IsNull() || !desired.IsKnown() {
+		return desired, nil
+	}
+	for _, a := range sourceAttrs {
+		if !desired.GetAttr(a).IsWhollyKnown() {
+			return desired, nil
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return cty.NilVal, err
+	}
+	spec, err := decodeSpec(addr, desired)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	unlock, err := s.lock(lockContent, unix.LOCK_SH)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	defer unlock()
+	img, err := s.importSpec(spec)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	return filled(desired, spec.Name, img.ID, img.Digest), nil
+}
+
+// Create imports the image, unpacks its layers that are not unpacked yet
+// and records its name.
+func (s *Store) Create(ctx context.Context, addr resource.Addr, desired cty.Value) (cty.Value, error) {
+	if err := ctx.Err(); err != nil {
+		return cty.NilVal, err
+	}
+	spec, err := decodeSpec(addr, desired)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	unlock, err := s.lock(lockContent, unix.LOCK_SH)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	defer unlock()
+	img, err := s.importSpec(spec)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	if _, err := s.ensureLayers(img); err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	// A name moves to the new digest, as a docker tag does; the image it
+	// named before stays until garbage collection finds it unreferenced.
+	rec := &record{Digest: img.Digest, ID: img.ID, MediaType: img.MediaType, Size: img.Size}
+	err = s.updateRecords(func(recs *records) bool {
+		if old := recs.Images[spec.Name]; old != nil && *old == *rec {
+			return false
+		}
+		recs.Images[spec.Name] = rec
+		return true
+	})
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	return filled(desired, spec.Name, img.ID, img.Digest), nil
+}
+
+// Update has nothing to change in place: every attribute of an image
+// decides its content or its name, and those replace it. It carries the
+// computed attributes over.
+func (s *Store) Update(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
+	return resource.WithAttrs(desired, map[string]cty.Value{
+		"id":     prior.GetAttr("id"),
+		"digest": prior.GetAttr("digest"),
+		"ref":    prior.GetAttr("ref"),
+	}), nil
+}
+
+// Delete removes the image's record, if the name still points at this
+// image, then collects the blobs and layers no record needs any more;
+// layers shared with other images stay.
+func (s *Store) Delete(ctx context.Context, addr resource.Addr, prior cty.Value) error {
+	spec, err := decodeSpec(addr, prior)
+	if err != nil {
+		return err
+	}
+	digest, err := v1.NewHash(spec.Digest)
+	if err != nil {
+		return fmt.Errorf("%s: recorded digest: %w", addr, err)
+	}
+	unlock, err := s.lock(lockContent, unix.LOCK_SH)
+	if err != nil {
+		return err
+	}
+	err = s.updateRecords(func(recs *records) bool {
+		if old := recs.Images[spec.Name]; old != nil && old.Digest == digest {
+			delete(recs.Images, spec.Name)
+			return true
+		}
+		return false
+	})
+	unlock()
+	if err != nil {
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	if err := s.GC(ctx); err != nil {
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	return nil
+}
+
+// Observe finds the image Missing when its record, its blobs or one of its
+// unpacked layers is gone, so the next apply imports it again.
+func (s *Store) Observe(ctx context.Context, addr resource.Addr, prior cty.Value) (resource.Observation, error) {
+	spec, err := decodeSpec(addr, prior)
+	if err != nil {
+		return resource.Observation{}, err
+	}
+	digest, err := v1.NewHash(spec.Digest)
+	if err != nil {
+		return resource.Observation{}, fmt.Errorf("%s: recorded digest: %w", addr, err)
+	}
+	unlock, err := s.lock(lockContent, unix.LOCK_SH)
+	if err != nil {
+		return resource.Observation{}, err
+	}
+	defer unlock()
+	recs, err := s.readRecords()
+	if err != nil {
+		return resource.Observation{}, err
+	}
+	missing := func(format string, args ...any) (resource.Observation, error) {
+		return resource.Observation{Health: resource.Missing, Reason: fmt.Sprintf(format, args...)}, nil
+	}
+	rec := recs.Images[spec.Name]
+	switch {
+	case rec == nil:
+		return missing("image %s is not in the store", spec.Name)
+	case rec.Digest != digest:
+		return missing("image %s is now %s, not %s", spec.Name, rec.Digest, digest)
+	}
+	img, err := s.loadImage(digest)
+	if err != nil {
+		return missing("image %s is damaged: %v", spec.Name, err)
+	}
+	for _, d := range img.Config.RootFS.DiffIDs {
+		if _, err := os.Stat(s.layerPath(d)); err != nil {
+			return missing("layer %s of image %s is not unpacked", d, spec.Name)
+		}
+	}
+	return resource.Observation{Health: resource.Healthy}, nil
+}
+
+// Resolve finds a recorded image by its ref, NAME@sha256:HEX, or by a bare
+// digest. As with docker's NAME@DIGEST, the digest decides: the name only
+// says where it came from. Layers missing on disk are unpacked again.
+func (s *Store) Resolve(ctx context.Context, ref string) (*driver.ImageInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dgst := ref
+	if i := strings.LastIndexByte(ref, '@'); i >= 0 {
+		dgst = ref[i+1:]
+	}
+	digest, err := v1.NewHash(dgst)
+	if err == nil {
+		err = checkHash(digest)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("image ref %q: want NAME@sha256:HEX or sha256:HEX: %w", ref, err)
+	}
+	unlock, err := s.lock(lockContent, unix.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, err := s.lookup(digest); err != nil {
+		return nil, fmt.Errorf("image ref %q: %w", ref, err)
+	}
+	img, err := s.loadImage(digest)
+	if err != nil {
+		return nil, fmt.Errorf("image ref %q: %w", ref, err)
+	}
+	layers, err := s.ensureLayers(img)
+	if err != nil {
+		return nil, fmt.Errorf("image ref %q: %w", ref, err)
+	}
+	c := img.Config.Config
+	return &driver.ImageInfo{
+		Ref:    ref,
+		ID:     img.ID.String(),
+		Layers: layers,
+		Config: driver.ImageConfig{
+			Entrypoint: c.Entrypoint,
+			Cmd:        c.Cmd,
+			Env:        c.Env,
+			WorkingDir: c.WorkingDir,
+			User:       c.User,
+			Labels:     c.Labels,
+		},
+	}, nil
+}
+
+// importSpec stores the image of a spec's source. The caller holds
+// lockContent shared.
+func (s *Store) importSpec(spec *resource.ImageSpec) (*storedImage, error) {
+	if spec.Archive != "" {
+		return s.importArchive(spec.Archive, spec.Name)
+	}
+	return s.importRootfs(spec)
+}
+
+// decodeSpec decodes an image value whose computed attributes may still be
+// unknown, and gives it its name.
+func decodeSpec(addr resource.Addr, v cty.Value) (*resource.ImageSpec, error) {
+	if v.IsNull() {
+		return nil, fmt.Errorf("%s: no value", addr)
+	}
+	for _, a := range []string{"id", "digest", "ref"} {
+		if !v.GetAttr(a).IsKnown() {
+			v = resource.WithAttrs(v, map[string]cty.Value{a: cty.NullVal(cty.String)})
+		}
+	}
+	var spec resource.ImageSpec
+	if err := resource.Decode(v, &spec); err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	if spec.Name == "" {
+		spec.Name = defaultName(addr)
+	}
+	if err := checkName(spec.Name); err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	if (spec.Archive == "") == (spec.Rootfs == "") {
+		return nil, fmt.Errorf("%s: an image needs exactly one of archive and rootfs", addr)
+	}
+	return &spec, nil
+}
+
+// defaultName names an image whose configuration gave none; the DSL
+// normally fills in PROJECT/LABEL, so this serves values built elsewhere.
+func defaultName(addr resource.Addr) string {
+	if addr.Key == resource.NoKey {
+		return addr.Name
+	}
+	return addr.Name + "-" + strings.Trim(string(addr.Key), `"`)
+}
+
+// checkName refuses names that would make an ambiguous ref.
+func checkName(name string) error {
+	if strings.ContainsRune(name, '@') || strings.IndexFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return fmt.Errorf("image name %q may not contain '@', spaces or control characters", name)
+	}
+	return nil
+}
+
+// filled is desired with the computed attributes of an image.
+func filled(desired cty.Value, name string, id, digest v1.Hash) cty.Value {
+	return resource.WithAttrs(desired, map[string]cty.Value{
+		"id":     cty.StringVal(id.String()),
+		"digest": cty.StringVal(digest.String()),
+		"ref":    cty.StringVal(name + "@" + digest.String()),
+	})
+}
