@@ -5,9 +5,9 @@
 //
 // The planner reads a project through Snapshot and the applier records each
 // finished change at once through Put and Delete, so a crash mid-apply loses
-// at most the change in flight. state imports only resource; it knows nothing
-// of HCL, plans or drivers, and any berth package above resource may import
-// it.
+// at most the change in flight. Of berth's packages it imports only
+// resource; it knows nothing of HCL, plans or drivers. plan, apply, cluster,
+// agent and cmd/berth may import it; drivers may not.
 package state
 
 import (
@@ -255,7 +255,9 @@ func (s *Store) Delete(project string, addr resource.Addr) error {
 	return nil
 }
 
-// Projects lists the projects with recorded state, sorted by name.
+// Projects lists the projects ever recorded, sorted by name, including
+// those whose objects have all been deleted: their lineage and serial live
+// on.
 func (s *Store) Projects() ([]string, error) {
 	var names []string
 	err := s.db.View(func(tx *bolt.Tx) error {
