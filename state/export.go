@@ -31,7 +31,7 @@ func (s *Store) Export(project string, w io.Writer) error {
 		return err
 	}
 	doc := exportDoc{Format: exportFormat, Project: project, Objects: []json.RawMessage{}}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		pb := projectBucket(tx, project)
 		if pb == nil {
 			return resource.ErrNotFound
@@ -84,7 +84,7 @@ func (s *Store) Import(project string, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("import state of project %q: %w", project, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		projects := tx.Bucket(bucketProjects)
 		if pb := projects.Bucket([]byte(project)); pb != nil {
 			cur, err := readProjectMeta(pb)

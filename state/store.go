@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,14 +50,20 @@ var (
 	bucketObjects  = []byte("objects")
 )
 
-// openTimeout bounds how long Open waits for bbolt's file lock, so a second
-// process gets an error instead of hanging behind the first.
-const openTimeout = time.Second
+// openTimeout bounds how long one transaction waits for bbolt's file lock.
+// Transactions last milliseconds, so only a wedged process makes it expire.
+const openTimeout = 5 * time.Second
 
 // Store is a host's state store. Its methods are safe for concurrent use;
 // each is one bbolt transaction.
+//
+// The database is opened for each transaction and closed after it, not held
+// open: bbolt locks the whole file while it is open, which would turn a
+// second berth process into "store in use" before it could learn who holds
+// the project's operation lock (see Lock) — the lock that two applies
+// actually contend for. Readers open it shared, writers exclusively.
 type Store struct {
-	db   *bolt.DB
+	mu   sync.Mutex // one transaction at a time from this process
 	path string
 
 	// Seams for golden tests, which need stable times and lineages.
@@ -91,10 +98,10 @@ func (s *Snapshot) Sorted() []*resource.Object {
 	return objs
 }
 
-// Open opens the store at path, creating it and its directory if needed.
-// bbolt holds an exclusive file lock while the store is open, so only one
-// process (normally the agent) has it open at a time; another gets an error
-// wrapping resource.ErrUnavailable after a second.
+// Open opens the store at path, creating it and its directory if needed,
+// and checks its format. Several processes may have a store open; a
+// transaction waits up to five seconds for another's to finish, then fails
+// with an error wrapping resource.ErrUnavailable.
 func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("state store %s: %w", path, err)
@@ -102,17 +109,12 @@ func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(lockDir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("state store %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: openTimeout})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, &kindError{
-			msg:  fmt.Sprintf("state store %s is in use by another berth process", path),
-			kind: resource.ErrUnavailable,
-		}
+	s := &Store{
+		path:       path,
+		now:        func() time.Time { return time.Now().UTC() },
+		newLineage: func() string { return uuid.NewString() },
 	}
-	if err != nil {
-		return nil, fmt.Errorf("state store %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
@@ -134,20 +136,49 @@ func Open(path string) (*Store, error) {
 		return nil
 	})
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("state store %s: %w", path, err)
+		return nil, err
 	}
-	return &Store{
-		db:         db,
-		path:       path,
-		now:        func() time.Time { return time.Now().UTC() },
-		newLineage: func() string { return uuid.NewString() },
-	}, nil
+	return s, nil
 }
 
-// Close closes the database. Operation locks taken with Lock are not
-// released by Close; see Lock.
-func (s *Store) Close() error { return s.db.Close() }
+// Close releases the store. The database is open only during transactions,
+// so there is nothing to flush; operation locks taken with Lock are not
+// released by Close (see Lock).
+func (s *Store) Close() error { return nil }
+
+// view runs fn in a read transaction on the database opened shared.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	return s.transact(true, fn)
+}
+
+// update runs fn in a write transaction on the database opened exclusively.
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	return s.transact(false, fn)
+}
+
+func (s *Store) transact(readOnly bool, fn func(*bolt.Tx) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: openTimeout, ReadOnly: readOnly})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return &kindError{
+			msg:  fmt.Sprintf("state store %s is busy: another berth process held it for over %s", s.path, openTimeout),
+			kind: resource.ErrUnavailable,
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("state store %s: %w", s.path, err)
+	}
+	if readOnly {
+		err = db.View(fn)
+	} else {
+		err = db.Update(fn)
+	}
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("state store %s: %w", s.path, cerr)
+	}
+	return err
+}
 
 // Snapshot reads one project. A project never written reads as empty, which
 // is what the first plan of a configuration needs.
@@ -156,7 +187,7 @@ func (s *Store) Snapshot(project string) (*Snapshot, error) {
 		return nil, err
 	}
 	snap := &Snapshot{Project: project, Objects: map[resource.Addr]*resource.Object{}}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		pb := projectBucket(tx, project)
 		if pb == nil {
 			return nil
@@ -193,7 +224,7 @@ func (s *Store) Put(project string, obj *resource.Object) error {
 	if err != nil {
 		return fmt.Errorf("state of project %q: %w", project, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		pb, err := tx.Bucket(bucketProjects).CreateBucketIfNotExists([]byte(project))
 		if err != nil {
 			return err
@@ -234,7 +265,7 @@ func (s *Store) Delete(project string, addr resource.Addr) error {
 	if err := checkProject(project); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		pb := projectBucket(tx, project)
 		if pb == nil {
 			return nil
@@ -260,7 +291,7 @@ func (s *Store) Delete(project string, addr resource.Addr) error {
 // on.
 func (s *Store) Projects() ([]string, error) {
 	var names []string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketProjects).ForEachBucket(func(k []byte) error {
 			names = append(names, string(k))
 			return nil

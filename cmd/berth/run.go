@@ -9,11 +9,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/seed-e88ffcd2/berth/agent"
@@ -119,17 +117,7 @@ func (c *CLI) open(project, operation string, lock bool) (*session, error) {
 	}
 	s := &session{host: host}
 	if lock {
-		who := "unknown"
-		if u, err := user.Current(); err == nil {
-			who = u.Username
-		}
-		if hn, err := os.Hostname(); err == nil {
-			who += "@" + hn
-		}
-		s.unlock, err = host.Store.Lock(project, state.LockInfo{
-			ID: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()), Operation: "berth " + operation,
-			Who: who, PID: os.Getpid(), Created: time.Now().UTC(),
-		})
+		s.unlock, err = host.Store.Lock(project, state.NewLockInfo("berth "+operation))
 		if err != nil {
 			host.Close()
 			return nil, err
