@@ -23,14 +23,18 @@ var sourceAttrs = []string{"name", "archive", "rootfs", "command", "entrypoint",
 // id, digest and ref, so a plan shows "image digest changed" before
 // anything runs. Importing is harmless: blobs are content-addressed, and
 // nothing is recorded, so unreferenced ones are collected later. With a
-// source not yet known, the computed attributes stay unknown.
+// source not yet known, the computed attributes are unknown.
 func (s *Store) Preview(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
 	if desired.IsNull() || !desired.IsKnown() {
 		return desired, nil
 	}
 	for _, a := range sourceAttrs {
 		if !desired.GetAttr(a).IsWhollyKnown() {
-			return desired, nil
+			return resource.WithAttrs(desired, map[string]cty.Value{
+				"id":     cty.UnknownVal(cty.String),
+				"digest": cty.UnknownVal(cty.String),
+				"ref":    cty.UnknownVal(cty.String),
+			}), nil
 		}
 	}
 	if err := ctx.Err(); err != nil {
