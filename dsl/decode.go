@@ -171,7 +171,7 @@ func (l *loader) duplicate(what, name string, prev, rng hcl.Range) {
 	}
 	l.errorf(&rng, fmt.Sprintf("Duplicate %s", what),
 		"%s %s named %q was already declared at %s. Names must be unique; rename or remove one of them.",
-		article, what, name, prev.String())
+		article, what, name, where(prev))
 }
 
 func (l *loader) decodeVariable(b *hcl.Block) {
@@ -393,7 +393,7 @@ func decodeBody(hb hcl.Body, s *resource.Schema, what string, rng hcl.Range, sel
 					Severity: hcl.DiagError,
 					Summary:  fmt.Sprintf("Duplicate %s block", blk.Type),
 					Detail: fmt.Sprintf("A %s may have only one %s block; the first is at %s. Merge them into one.",
-						what, blk.Type, prev.DefRange.String()),
+						what, blk.Type, where(prev.DefRange)),
 					Subject: blk.DefRange.Ptr(),
 				})
 				continue

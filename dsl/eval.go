@@ -47,16 +47,16 @@ func (l *loader) staticLocals() cty.Value {
 
 // evalLocal evaluates a local in ctx; a local that cannot be evaluated
 // (a bad reference, a cycle) is DynamicVal so its users are not blamed.
-func (l *loader) evalLocal(lo *local, ctx *hcl.EvalContext) cty.Value {
+// It touches no loader state: the applier evaluates instances in parallel.
+func evalLocal(lo *local, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 	if lo.bad || lo.cyclic {
-		return cty.DynamicVal
+		return cty.DynamicVal, nil
 	}
 	v, diags := lo.attr.Expr.Value(ctx)
-	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
-		return cty.DynamicVal
+		return cty.DynamicVal, diags
 	}
-	return v
+	return v, diags
 }
 
 // expand evaluates count and for_each and creates the instances.
@@ -268,8 +268,7 @@ func (l *loader) evalContext(rs *refSet, deps map[resource.Addr]cty.Value) (*hcl
 	for k, m := range byKind {
 		ctx.Variables[string(k)] = cty.ObjectVal(m)
 	}
-	saved := l.diags
-	l.diags = nil
+	var diags hcl.Diagnostics
 	locals := map[string]cty.Value{}
 	for _, n := range l.neededLocals(rs) {
 		lo := l.locals[n]
@@ -278,11 +277,11 @@ func (l *loader) evalContext(rs *refSet, deps map[resource.Addr]cty.Value) (*hcl
 			continue
 		}
 		ctx.Variables["local"] = cty.ObjectVal(locals)
-		locals[n] = l.evalLocal(lo, ctx)
+		v, d := evalLocal(lo, ctx)
+		locals[n] = v
+		diags = append(diags, d...)
 	}
 	ctx.Variables["local"] = cty.ObjectVal(locals)
-	diags := l.diags
-	l.diags = saved
 	return ctx, diags
 }
 
@@ -323,8 +322,8 @@ func (l *loader) evalBody(b *body, ctx *hcl.EvalContext, defaults map[string]cty
 			cv, err := convert.Convert(raw, at.Type)
 			if err != nil {
 				diags = append(diags, &hcl.Diagnostic{
-					Severity:    hcl.DiagError,
-					Summary:     "Incorrect attribute value type",
+					Severity: hcl.DiagError,
+					Summary:  "Incorrect attribute value type",
 					Detail: fmt.Sprintf("Inappropriate value for attribute %q: %s. Give a value of type %s, such as %s.",
 						name, err, typeexpr.TypeString(at.Type), example(at.Type)),
 					Subject:     a.Expr.Range().Ptr(),

@@ -228,14 +228,20 @@ func (l *loader) source(rng hcl.Range) string {
 	return string(f.Bytes[rng.Start.Byte:rng.End.Byte])
 }
 
+// where names a place in a message: every file is in the one directory,
+// so its base name and line are enough, and stay so when the directory
+// moves.
+func where(rng hcl.Range) string {
+	return fmt.Sprintf("%s:%d", filepath.Base(rng.Filename), rng.Start.Line)
+}
+
 // sentence turns a validator's message into a sentence about attribute
 // name: "must be greater than zero" becomes "cpus must be greater than
 // zero."
 func sentence(name, msg string) string {
-	if strings.HasPrefix(msg, "must ") {
+	if strings.HasPrefix(msg, "must ") && name != "" {
 		msg = name + " " + msg
-	}
-	if msg != "" && msg[0] >= 'a' && msg[0] <= 'z' {
+	} else if msg != "" && msg[0] >= 'a' && msg[0] <= 'z' {
 		msg = strings.ToUpper(msg[:1]) + msg[1:]
 	}
 	if !strings.HasSuffix(msg, ".") {

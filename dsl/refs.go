@@ -268,7 +268,9 @@ func (l *loader) analyzeLocals() {
 		if !lo.static {
 			continue
 		}
-		lo.val = l.evalLocal(lo, ctx)
+		v, diags := evalLocal(lo, ctx)
+		lo.val = v
+		l.diags = append(l.diags, diags...)
 		ctx.Variables["local"] = l.staticLocals()
 	}
 }

@@ -215,6 +215,6 @@ func (l *loader) validateVar(v *variable, src varSource) {
 			rng = rule.condition.Range().Ptr()
 		}
 		l.errorf(rng, "Invalid value for variable",
-			"%s\n\nThe value of var.%s comes from %s; the rule is at %s.", text, v.name, src.what, rule.condition.Range().String())
+			"%s\n\nThe value of var.%s comes from %s; the rule is at %s.", text, v.name, src.what, where(rule.condition.Range()))
 	}
 }

@@ -1,0 +1,1 @@
+hello ${name}%{ for z in zones } ${z}%{ endfor }
