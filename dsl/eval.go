@@ -79,7 +79,6 @@ func (l *loader) expand(cfg *resource.Config) {
 	for _, d := range l.declList {
 		deps := l.instanceDeps(d.deps)
 		for _, k := range d.keys {
-			d, k := d, k
 			cfg.Instances = append(cfg.Instances, &resource.Instance{
 				Addr:      resource.Addr{Kind: d.addr.Kind, Name: d.addr.Name, Key: k.key},
 				Deps:      deps,
@@ -91,7 +90,6 @@ func (l *loader) expand(cfg *resource.Config) {
 		}
 	}
 	for _, o := range l.outputs {
-		o := o
 		if o.value == nil {
 			continue
 		}

@@ -424,3 +424,14 @@ func TestEvalConcurrent(t *testing.T) {
 		<-done
 	}
 }
+
+func TestDistance(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{{"", "", 0}, {"imag", "image", 1}, {"digets", "digest", 2}, {"kitten", "sitting", 3}, {"", "abc", 3}} {
+		if got := distance(c.a, c.b); got != c.want {
+			t.Errorf("distance(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/seed-e88ffcd2/berth/resource"
 )
@@ -220,11 +219,32 @@ func suggest(given string, names []string) string {
 	for _, n := range names {
 		// Short names are all close to each other; demand more
 		// similarity of them.
-		if d := levenshtein.Distance(given, n, nil); d < bestDist && 2*d < len(given) {
+		if d := distance(given, n); d < bestDist && 2*d < len(given) {
 			best, bestDist = n, d
 		}
 	}
 	return best
+}
+
+// distance is the Levenshtein edit distance between a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // analyzeLocals checks the references of every local, orders the locals
