@@ -375,6 +375,10 @@ func TestWriteDiagnosticsRelativeNames(t *testing.T) {
 	if strings.Contains(buf.String(), abs) || !strings.Contains(buf.String(), "on testdata/invalid/multi/a.hcl line 6") {
 		t.Errorf("names not relative, or snippet missing:\n%s", buf.String())
 	}
+	buf.Reset()
+	if err := WriteDiagnostics(&buf, cfg.Files, diags, true); err != nil || !strings.Contains(buf.String(), "\x1b[") {
+		t.Errorf("no colour in terminal output (err %v):\n%s", err, buf.String())
+	}
 }
 
 func TestLoadMissingDir(t *testing.T) {
