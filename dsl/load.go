@@ -152,7 +152,14 @@ func (l *loader) projectName() string {
 		}
 		return p
 	}
-	p := strings.TrimLeft(sanitize(filepath.Base(l.dir)), "._-")
+	return ProjectName(l.dir)
+}
+
+// ProjectName is the project a configuration directory names when no
+// -project is given: its base name made safe for host object names. Commands
+// that read the state without loading the configuration use it too.
+func ProjectName(dir string) string {
+	p := strings.TrimLeft(sanitize(filepath.Base(dir)), "._-")
 	if p == "" {
 		return "berth"
 	}
