@@ -1,0 +1,463 @@
+// Package container implements the container kind with runc's libcontainer:
+// berth starts containers itself, without a daemon. A container is an
+// overlay root filesystem mounted on the host, a libcontainer container
+// whose init is the user's process, a network namespace joined to the
+// networks the container asks for, and berth-managed /etc/hosts,
+// /etc/hostname and /etc/resolv.conf through which containers on a shared
+// network find each other by name.
+//
+// The process re-executes its own binary as each container's init, so the
+// program's main must call Init before anything else, and so must the
+// TestMain of any test binary that starts containers.
+//
+// The agent wires it in with the image, network and volume drivers; nothing
+// else imports it.
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	// Without nsenter the init never reports its PID ("can't get final
+	// child's PID from pipe: EOF"); without devices the cgroup manager
+	// refuses device rules.
+	_ "github.com/opencontainers/cgroups/devices"
+	"github.com/opencontainers/runc/libcontainer"
+	_ "github.com/opencontainers/runc/libcontainer/nsenter"
+	"github.com/seed-e88ffcd2/berth/driver"
+	"github.com/seed-e88ffcd2/berth/resource"
+	"github.com/zclconf/go-cty/cty"
+	"golang.org/x/sys/unix"
+)
+
+// Config places a host's containers.
+type Config struct {
+	// StateDir holds one directory per container that outlives reboots:
+	// the overlay's upper and work directories and mountpoint, the logs,
+	// the hosts, hostname and resolv.conf files and berth's metadata.
+	StateDir string
+	// RunDir holds what lives as long as the boot: libcontainer's state
+	// (RunDir/containers) and the bind mounts that keep network
+	// namespaces alive (RunDir/netns).
+	RunDir string
+	// CgroupParent is the absolute cgroup under which each container gets
+	// CgroupParent/ID, in every hierarchy on cgroup v1.
+	CgroupParent string
+}
+
+// DefaultConfig is the layout of a host agent.
+func DefaultConfig() Config {
+	return Config{
+		StateDir:     "/var/lib/berth/containers",
+		RunDir:       "/run/berth",
+		CgroupParent: "/berth",
+	}
+}
+
+// Driver runs containers on this host.
+type Driver struct {
+	cfg      Config
+	images   driver.Images
+	networks driver.Networks
+	volumes  driver.Volumes
+
+	// hostsMu serialises rewriting hosts files within the process; a file
+	// lock does it across processes.
+	hostsMu sync.Mutex
+
+	// reapers holds, per container started by this process, a channel
+	// closed once its init's exit status is recorded, so Delete does not
+	// remove the directory under the goroutine writing it.
+	reapMu  sync.Mutex
+	reapers map[string]chan struct{}
+}
+
+var (
+	_ driver.Driver    = (*Driver)(nil)
+	_ driver.Previewer = (*Driver)(nil)
+)
+
+// New checks the configuration and creates the directories.
+func New(cfg Config, images driver.Images, networks driver.Networks, volumes driver.Volumes) (*Driver, error) {
+	if cfg.StateDir == "" || cfg.RunDir == "" {
+		return nil, errors.New("container: Config.StateDir and Config.RunDir must be set")
+	}
+	if !strings.HasPrefix(cfg.CgroupParent, "/") {
+		// A relative cgroup path lands under a different parent in each
+		// v1 hierarchy.
+		return nil, fmt.Errorf("container: Config.CgroupParent %q must be absolute", cfg.CgroupParent)
+	}
+	for _, dir := range []string{cfg.StateDir, filepath.Join(cfg.RunDir, "containers"), filepath.Join(cfg.RunDir, "netns")} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return nil, fmt.Errorf("container: %w", err)
+		}
+	}
+	return &Driver{cfg: cfg, images: images, networks: networks, volumes: volumes, reapers: map[string]chan struct{}{}}, nil
+}
+
+// Init turns this process into a container's init when libcontainer
+// re-executed the binary for that, and returns at once otherwise. Call it
+// first thing in main (and in TestMain). libcontainer starts its init as
+// "ARGV0 init" with a sync pipe in the environment; checking both leaves a
+// user-facing "init" subcommand free.
+func Init() {
+	if len(os.Args) > 1 && os.Args[1] == "init" && os.Getenv("_LIBCONTAINER_INITPIPE") != "" {
+		libcontainer.Init() // does not return
+	}
+}
+
+// Logs returns the files a container's stdout and stderr are appended to.
+func (d *Driver) Logs(id string) (stdout, stderr string) {
+	dir := d.dir(id)
+	return filepath.Join(dir, "stdout.log"), filepath.Join(dir, "stderr.log")
+}
+
+func (d *Driver) dir(id string) string        { return filepath.Join(d.cfg.StateDir, id) }
+func (d *Driver) stateRoot() string           { return filepath.Join(d.cfg.RunDir, "containers") }
+func (d *Driver) netnsPath(id string) string  { return filepath.Join(d.cfg.RunDir, "netns", id) }
+func (d *Driver) cgroupPath(id string) string { return d.cfg.CgroupParent + "/" + id }
+
+// containerID is the runtime id of a container: its name, which is unique
+// on the host and already limited to characters libcontainer accepts. A
+// missing name (the DSL normally fills it) falls back to the address.
+func containerID(addr resource.Addr, spec *resource.ContainerSpec) string {
+	if spec.ID != "" {
+		return spec.ID
+	}
+	if spec.Name != "" {
+		return spec.Name
+	}
+	id := addr.Name
+	if addr.Key != resource.NoKey {
+		id += "-" + strings.Trim(string(addr.Key), `"`)
+	}
+	return id
+}
+
+func decode(addr resource.Addr, v cty.Value) (*resource.ContainerSpec, error) {
+	var spec resource.ContainerSpec
+	if err := resource.Decode(v, &spec); err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	if spec.Name == "" {
+		spec.Name = containerID(addr, &spec)
+	}
+	return &spec, nil
+}
+
+// Preview fills in the id, which follows from the name, and checks what
+// can be checked before anything is built: bind sources must exist.
+func (d *Driver) Preview(_ context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
+	if !desired.IsKnown() || desired.IsNull() {
+		return desired, nil
+	}
+	if prior.IsKnown() && !prior.IsNull() {
+		if id := prior.GetAttr("id"); id.IsKnown() && !id.IsNull() {
+			return resource.WithAttrs(desired, map[string]cty.Value{"id": id}), nil
+		}
+	}
+	var errs []error
+	if mounts := desired.GetAttr("mount"); mounts.IsKnown() && !mounts.IsNull() {
+		for it := mounts.ElementIterator(); it.Next(); {
+			_, m := it.Element()
+			if !m.IsKnown() || m.IsNull() {
+				continue
+			}
+			b := m.GetAttr("bind")
+			if !b.IsKnown() || b.IsNull() {
+				continue
+			}
+			if _, err := os.Stat(b.AsString()); err != nil {
+				errs = append(errs, fmt.Errorf("%s: bind mount source %s: %w", addr, b.AsString(), resource.ErrNotFound))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return cty.NilVal, err
+	}
+	name := desired.GetAttr("name")
+	if !name.IsKnown() {
+		return desired, nil
+	}
+	spec := resource.ContainerSpec{}
+	if !name.IsNull() {
+		spec.Name = name.AsString()
+	}
+	return resource.WithAttrs(desired, map[string]cty.Value{"id": cty.StringVal(containerID(addr, &spec))}), nil
+}
+
+// Create builds and starts the container. A container of the same id that
+// is already running with its metadata recorded is returned as it is, so
+// a repeated create changes nothing; leftovers of a create that crashed
+// are removed first.
+func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Value) (cty.Value, error) {
+	spec, err := decode(addr, desired)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	id := containerID(addr, spec)
+	if m, err := readMeta(d.dir(id)); err == nil && m.Started {
+		if _, err := libcontainer.Load(d.stateRoot(), id); err == nil {
+			return m.computed(desired), nil
+		}
+	}
+	if err := d.cleanup(ctx, id); err != nil {
+		return cty.NilVal, fmt.Errorf("%s: remove leftovers of container %s: %w", addr, id, err)
+	}
+	m, err := d.create(ctx, id, spec)
+	if err != nil {
+		// What create made is undone by the same path Delete takes, which
+		// tolerates every partial state.
+		if cerr := d.cleanup(context.WithoutCancel(ctx), id); cerr != nil {
+			err = fmt.Errorf("%w (and cleaning up failed: %v)", err, cerr)
+		}
+		return cty.NilVal, fmt.Errorf("%s: create container %s: %w", addr, id, err)
+	}
+	return m.computed(desired), nil
+}
+
+// Update changes cgroup limits of the running container and records the
+// other in-place attributes (labels, restart policy, stop settings), which
+// berth reads when it needs them.
+func (d *Driver) Update(_ context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
+	spec, err := decode(addr, desired)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	priorSpec, err := decode(addr, prior)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	id := containerID(addr, priorSpec)
+	m, err := readMeta(d.dir(id))
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("%s: container %s: %w", addr, id, resource.ErrNotFound)
+	}
+	c, err := libcontainer.Load(d.stateRoot(), id)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("%s: container %s: %w", addr, id, notFound(err))
+	}
+	cfg := c.Config()
+	cg := *cfg.Cgroups
+	res := *cg.Resources
+	cg.Resources = &res
+	cfg.Cgroups = &cg
+	if err := setResources(&res, spec.Resources); err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	// A stopped container has no limits to change; the next plan replaces
+	// it, so only the record changes.
+	if err := c.Set(cfg); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+		return cty.NilVal, fmt.Errorf("%s: update resources of container %s: %w", addr, id, err)
+	}
+	m.Labels, m.Restart, m.StopSignal, m.StopTimeout = spec.Labels, spec.Restart, spec.StopSignal, spec.StopTimeout
+	if err := writeMeta(d.dir(id), m); err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	return m.computed(desired), nil
+}
+
+// Delete stops the container (its stop signal, then SIGKILL after its
+// stop timeout) and removes everything it had on the host.
+func (d *Driver) Delete(ctx context.Context, addr resource.Addr, prior cty.Value) error {
+	spec, err := decode(addr, prior)
+	if err != nil {
+		return err
+	}
+	id := containerID(addr, spec)
+	if c, err := libcontainer.Load(d.stateRoot(), id); err == nil {
+		sig, timeout := stopSettings(spec.StopSignal, spec.StopTimeout)
+		if m, err := readMeta(d.dir(id)); err == nil {
+			// The recorded settings are the newest: Update writes them.
+			sig, timeout = stopSettings(m.StopSignal, m.StopTimeout)
+		}
+		if err := d.stop(ctx, c, sig, timeout); err != nil {
+			return fmt.Errorf("%s: stop container %s: %w", addr, id, err)
+		}
+	}
+	if err := d.cleanup(ctx, id); err != nil {
+		return fmt.Errorf("%s: delete container %s: %w", addr, id, err)
+	}
+	return nil
+}
+
+// Observe reports a container gone from libcontainer as Missing and one
+// whose process ended as Degraded, with its exit status when this process
+// (the agent that started it) recorded one.
+func (d *Driver) Observe(_ context.Context, addr resource.Addr, prior cty.Value) (resource.Observation, error) {
+	spec, err := decode(addr, prior)
+	if err != nil {
+		return resource.Observation{}, err
+	}
+	id := containerID(addr, spec)
+	c, err := libcontainer.Load(d.stateRoot(), id)
+	if errors.Is(err, libcontainer.ErrNotExist) {
+		return resource.Observation{Health: resource.Missing, Reason: "container was removed outside berth"}, nil
+	} else if err != nil {
+		return resource.Observation{}, fmt.Errorf("%s: load container %s: %w", addr, id, err)
+	}
+	status, err := c.Status()
+	if err != nil {
+		return resource.Observation{}, fmt.Errorf("%s: status of container %s: %w", addr, id, err)
+	}
+	switch status {
+	case libcontainer.Running, libcontainer.Created:
+		return resource.Observation{Health: resource.Healthy}, nil
+	case libcontainer.Paused:
+		return resource.Observation{Health: resource.Degraded, Reason: "container is paused"}, nil
+	}
+	d.waitReaper(id, time.Second)
+	reason := "container is not running"
+	if e, err := readExit(d.dir(id)); err == nil {
+		reason = e.String()
+	}
+	if st, err := c.State(); err == nil && oomKilled(st.CgroupPaths) {
+		reason += " (out of memory)"
+	}
+	return resource.Observation{Health: resource.Degraded, Reason: reason}, nil
+}
+
+// stopSettings reads a stop signal and timeout, falling back to Docker's
+// SIGTERM and 10 s when they are unset or unreadable.
+func stopSettings(signal, timeout string) (syscall.Signal, time.Duration) {
+	sig := syscall.SIGTERM
+	if n, ok := resource.Signals[strings.ToUpper(signal)]; ok {
+		sig = syscall.Signal(n)
+	}
+	t, err := time.ParseDuration(timeout)
+	if err != nil || timeout == "" {
+		t = 10 * time.Second
+	}
+	return sig, t
+}
+
+// stop sends the stop signal, waits up to timeout for the init to exit,
+// then kills it. PID 1 ignores signals it has no handler for, so the kill
+// is the common path for programs such as sleep or busybox httpd.
+func (d *Driver) stop(ctx context.Context, c *libcontainer.Container, sig syscall.Signal, timeout time.Duration) error {
+	if !running(c) {
+		return nil
+	}
+	if err := c.Signal(sig); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+		return err
+	}
+	if waitStopped(ctx, c, timeout) {
+		return nil
+	}
+	if err := c.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+		return err
+	}
+	if !waitStopped(context.WithoutCancel(ctx), c, 10*time.Second) {
+		return errors.New("container did not exit after SIGKILL")
+	}
+	return nil
+}
+
+func running(c *libcontainer.Container) bool {
+	st, err := c.Status()
+	return err == nil && st != libcontainer.Stopped
+}
+
+// waitStopped polls until the init is gone (a zombie counts as gone) or
+// the timeout passes, and reports whether it stopped.
+func waitStopped(ctx context.Context, c *libcontainer.Container, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for delay := time.Millisecond; ; delay = min(delay*2, 50*time.Millisecond) {
+		if !running(c) {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(delay)
+	}
+}
+
+// cleanup removes every trace of container id, whatever state a crash or a
+// failed create left it in: the libcontainer container (and its cgroup),
+// the network attachments while the namespace still exists, the namespace,
+// the root filesystem mount and the state directory. Then the peers' hosts
+// files forget it.
+func (d *Driver) cleanup(ctx context.Context, id string) error {
+	var errs []error
+	if c, err := libcontainer.Load(d.stateRoot(), id); err == nil {
+		if running(c) {
+			if err := c.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+				errs = append(errs, err)
+			}
+			waitStopped(ctx, c, 10*time.Second)
+		}
+		if err := c.Destroy(); err != nil {
+			errs = append(errs, fmt.Errorf("destroy: %w", err))
+		}
+	} else if !errors.Is(err, libcontainer.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("load: %w", err))
+	}
+	// A container created but never started has no state.json, so Load
+	// cannot see it; its directory and cgroup are removed by hand.
+	if err := os.RemoveAll(filepath.Join(d.stateRoot(), id)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := removeCgroup(d.cgroupPath(id)); err != nil {
+		errs = append(errs, err)
+	}
+	d.waitReaper(id, 5*time.Second)
+
+	dir := d.dir(id)
+	m, merr := readMeta(dir)
+	if merr == nil && m.Netns != "" {
+		for _, a := range m.Attachments {
+			if err := d.networks.Detach(ctx, a.attachment(id, m.Netns)); err != nil {
+				errs = append(errs, fmt.Errorf("detach from network %s: %w", a.Network, err))
+			}
+		}
+	}
+	if err := removeNetNS(d.netnsPath(id)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := unmount(filepath.Join(dir, "rootfs")); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		// Keep the directory, and with it the metadata, so a later delete
+		// can finish the job.
+		return errors.Join(errs...)
+	}
+	if err := os.RemoveAll(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if merr == nil {
+		return d.refreshHosts(m.networkNames())
+	}
+	return nil
+}
+
+// waitReaper waits a little for this process's reaper of id, if any, to
+// record the exit status.
+func (d *Driver) waitReaper(id string, timeout time.Duration) {
+	d.reapMu.Lock()
+	done, ok := d.reapers[id]
+	d.reapMu.Unlock()
+	if !ok {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(timeout):
+	}
+}
+
+func notFound(err error) error {
+	if errors.Is(err, libcontainer.ErrNotExist) {
+		return fmt.Errorf("%w: %w", resource.ErrNotFound, err)
+	}
+	return err
+}
