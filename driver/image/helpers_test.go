@@ -47,6 +47,8 @@ type entry struct {
 	mode int64
 	uid  int
 	pax  map[string]string
+	// major and minor number a device entry.
+	major, minor int64
 }
 
 func file(name, body string) entry {
@@ -71,6 +73,7 @@ func tarBytes(t testing.TB, entries ...entry) []byte {
 			Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: e.mode,
 			Uid: e.uid, Gid: e.uid, ModTime: mtime, Size: int64(len(e.body)),
 			PAXRecords: e.pax, Format: tar.FormatPAX,
+			Devmajor: e.major, Devminor: e.minor,
 		}
 		if e.typ == tar.TypeChar {
 			hdr.Size = 0
