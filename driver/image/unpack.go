@@ -439,10 +439,16 @@ func (x *extractor) setTimes(rel string, mtime time.Time) error {
 	parent, base := path.Split(rel)
 	dirfd, err := x.openDir(strings.TrimSuffix(parent, "/"), false)
 	if err != nil {
-		return err
+		// A later entry replaced a parent with a file or link: the
+		// directory is gone, and so is the time it needed.
+		return nil
 	}
 	defer unix.Close(dirfd)
-	return unix.UtimesNanoAt(dirfd, base, timespecs(mtime), unix.AT_SYMLINK_NOFOLLOW)
+	err = unix.UtimesNanoAt(dirfd, base, timespecs(mtime), unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return err
 }
 
 func timespecs(mtime time.Time) []unix.Timespec {
