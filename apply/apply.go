@@ -230,8 +230,9 @@ func graph(p *plan.Plan, drivers driver.Set) ([]*node, error) {
 }
 
 // desiredValue evaluates the instance with the values its dependencies now
-// have. Computed attributes are left for the driver, except those the plan
-// already knows (a subnet chosen at plan time) or the object already has.
+// have. Computed attributes carry what the plan already knew (a digest or a
+// subnet found at plan time) or, for an update, what the object has; the
+// rest are null for the driver to fill in.
 func desiredValue(p *plan.Plan, s Step, values map[resource.Addr]cty.Value) (cty.Value, error) {
 	if s.Op == OpDelete {
 		return s.Change.Before, nil
@@ -265,7 +266,7 @@ func desiredValue(p *plan.Plan, s Step, values map[resource.Addr]cty.Value) (cty
 			src = s.Change.Before
 		}
 		set[name] = cty.NullVal(a.Type)
-		if pv := src.GetAttr(name); pv.IsWhollyKnown() && (a.Optional || s.Op == OpUpdate) {
+		if pv := src.GetAttr(name); pv.IsWhollyKnown() {
 			set[name] = pv
 		}
 	}

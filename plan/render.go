@@ -163,14 +163,10 @@ func (r *textRenderer) blocks(indent int, name string, schema *resource.Schema, 
 		r.line(indent, fmt.Sprintf("%s %s = (known after apply)", r.p.paint(color, mark), name))
 		return
 	}
-	elems := []cty.Value{v}
-	if v.Type().IsListType() {
-		elems = v.AsValueSlice()
-	}
-	for _, e := range elems {
+	for _, e := range elements(v) {
 		r.line(indent, r.p.paint(color, mark)+" "+name+" {")
-		r.body(indent+1, schema, e, mark, color)
-		r.line(indent, "  }")
+		r.body(indent+2, schema, e, mark, color)
+		r.line(indent+1, "}")
 	}
 }
 
@@ -178,58 +174,76 @@ func (r *textRenderer) blocks(indent int, name string, schema *resource.Schema, 
 // attribute that forces the replacement marked so.
 func (r *textRenderer) diffBody(indent int, schema *resource.Schema, ch *Change) {
 	diff := Diff(schema, ch.Before, ch.After)
-	changed := map[string]AttrChange{}
+	forces := map[string]string{}
 	for _, ac := range diff {
-		changed[ac.Name] = ac
+		forces[ac.Name] = r.forces(ch, ac)
 	}
-	width := 0
-	for _, n := range schema.AttributeNames() {
-		if _, ok := changed[n]; ok {
-			width = max(width, len(n))
-		}
+	hidden := r.attrDiff(indent, schema, ch.Before, ch.After, forces)
+	if hidden > 0 {
+		r.line(indent, r.p.paint(colCyan, fmt.Sprintf("# (%d unchanged attributes hidden)", hidden)))
 	}
+}
+
+// attrDiff renders the attributes and blocks that differ between two
+// objects of a schema, with the suffix forces[name] after each, and returns
+// how many set attributes it left out as unchanged.
+func (r *textRenderer) attrDiff(indent int, schema *resource.Schema, before, after cty.Value, forces map[string]string) int {
+	names := schema.AttributeNames()
+	var changed []string
 	hidden := 0
-	for _, n := range schema.AttributeNames() {
-		ac, ok := changed[n]
-		if !ok {
-			if !ch.Before.GetAttr(n).IsNull() {
+	for _, n := range names {
+		b, a := before.GetAttr(n), after.GetAttr(n)
+		if a.IsWhollyKnown() && b.IsWhollyKnown() && equal(b, a) || schema.Attributes[n].Computed && !a.IsWhollyKnown() && forces[n] == "" {
+			if !b.IsNull() {
 				hidden++
 			}
 			continue
 		}
-		before, after := ch.Before.GetAttr(n), ch.After.GetAttr(n)
-		line := fmt.Sprintf("%s %-*s = %s -> %s", r.p.paint(colYellow, "~"), width, n, r.value(before, indent), r.value(after, indent))
-		if before.IsNull() {
-			line = fmt.Sprintf("%s %-*s = %s", r.p.paint(colGreen, "+"), width, n, r.value(after, indent))
-		} else if after.IsKnown() && after.IsNull() {
-			line = fmt.Sprintf("%s %-*s = %s -> null", r.p.paint(colRed, "-"), width, n, r.value(before, indent))
+		changed = append(changed, n)
+	}
+	width := 0
+	for _, n := range changed {
+		width = max(width, len(n))
+	}
+	for _, n := range changed {
+		b, a := before.GetAttr(n), after.GetAttr(n)
+		line := fmt.Sprintf("%s %-*s = %s -> %s", r.p.paint(colYellow, "~"), width, n, r.value(b, indent), r.value(a, indent))
+		switch {
+		case b.IsNull():
+			line = fmt.Sprintf("%s %-*s = %s", r.p.paint(colGreen, "+"), width, n, r.value(a, indent))
+		case a.IsKnown() && a.IsNull():
+			line = fmt.Sprintf("%s %-*s = %s -> null", r.p.paint(colRed, "-"), width, n, r.value(b, indent))
 		}
-		r.line(indent, line+r.forces(ch, ac))
+		r.line(indent, line+forces[n])
 	}
 	for _, n := range schema.BlockNames() {
-		ac, ok := changed[n]
-		if !ok {
+		blk := schema.Blocks[n]
+		bv, av := before.GetAttr(n), after.GetAttr(n)
+		if av.IsWhollyKnown() && bv.IsWhollyKnown() && equal(bv, av) {
 			continue
 		}
-		b := schema.Blocks[n]
-		before, after := elements(ch.Before.GetAttr(n)), elements(ch.After.GetAttr(n))
-		for _, e := range before {
-			if !contains(after, e) {
-				r.blocks(indent, n, b.Schema, e, "-", colRed)
+		if blk.Nesting == resource.NestingSingle && !bv.IsNull() && !av.IsNull() && av.IsKnown() {
+			r.line(indent, r.p.paint(colYellow, "~")+" "+n+" {"+forces[n])
+			r.attrDiff(indent+2, blk.Schema, bv, av, map[string]string{})
+			r.line(indent+1, "}")
+			continue
+		}
+		bs, as := elements(bv), elements(av)
+		for _, e := range bs {
+			if !contains(as, e) {
+				r.blocks(indent, n, blk.Schema, e, "-", colRed)
 			}
 		}
-		for _, e := range after {
-			if !contains(before, e) {
-				r.blocks(indent, n, b.Schema, e, "+", colGreen)
+		for _, e := range as {
+			if !contains(bs, e) {
+				r.blocks(indent, n, blk.Schema, e, "+", colGreen)
 			}
 		}
-		if f := r.forces(ch, ac); f != "" {
+		if f := forces[n]; f != "" {
 			r.line(indent, "  "+strings.TrimSpace(f)+" ("+n+")")
 		}
 	}
-	if hidden > 0 {
-		r.line(indent, r.p.paint(colCyan, fmt.Sprintf("# (%d unchanged attributes hidden)", hidden)))
-	}
+	return hidden
 }
 
 func (r *textRenderer) forces(ch *Change, ac AttrChange) string {

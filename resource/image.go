@@ -19,7 +19,7 @@ var ImageSchema = &Schema{
 		"user":        {Type: cty.String, Optional: true, Doc: "USER (rootfs images)"},
 		"labels":      {Type: strMap, Optional: true, Doc: "LABEL (rootfs images)"},
 
-		"id":     {Type: cty.String, Computed: true, Reason: "image content changed", Doc: "config digest, sha256:..."},
+		"id":     {Type: cty.String, Computed: true, Reason: "image digest changed", Doc: "config digest, sha256:..."},
 		"digest": {Type: cty.String, Computed: true, Reason: "image digest changed", Doc: "manifest digest, sha256:..."},
 		"ref":    {Type: cty.String, Computed: true, Reason: "image digest changed", Doc: "NAME@DIGEST, what a container's image refers to"},
 	},

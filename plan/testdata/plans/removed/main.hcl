@@ -1,0 +1,8 @@
+image "web" {
+  rootfs  = "../rootfs-v1"
+  command = ["/hello"]
+}
+
+network "front" {}
+
+volume "data" {}
