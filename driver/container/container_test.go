@@ -37,7 +37,10 @@ func init() { runtime.LockOSThread() }
 // TestMain lets the test binary serve as the containers' init.
 func TestMain(m *testing.M) {
 	Init()
-	os.Exit(m.Run())
+	code := m.Run()
+	// Destroy removes each container's cgroup but not the parent.
+	_ = removeCgroup(testCgroupParent)
+	os.Exit(code)
 }
 
 type fakeImages struct{ info driver.ImageInfo }
@@ -92,7 +95,10 @@ type env struct {
 	cfg  Config
 }
 
-const testImage = "test/busybox:1"
+const (
+	testImage        = "test/busybox:1"
+	testCgroupParent = "/berth-test"
+)
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
@@ -101,7 +107,7 @@ func newEnv(t testing.TB) *env {
 	cfg := Config{
 		StateDir:     filepath.Join(root, "containers"),
 		RunDir:       filepath.Join(root, "run"),
-		CgroupParent: "/berth-test",
+		CgroupParent: testCgroupParent,
 	}
 	vols, err := volume.New(volume.Config{Root: filepath.Join(root, "volumes")})
 	if err != nil {
@@ -665,4 +671,9 @@ func BenchmarkCreateDelete(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(created.Microseconds())/float64(b.N)/1000, "ms-create+start/op")
+}
+
+func readFile(path string) string {
+	data, _ := os.ReadFile(path)
+	return string(data)
 }
