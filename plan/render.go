@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/seed-e88ffcd2/berth/resource"
@@ -275,25 +278,46 @@ func contains(vs []cty.Value, v cty.Value) bool {
 }
 
 // value renders a value in HCL syntax, unknowns as "(known after apply)".
-func (r *textRenderer) value(v cty.Value, indent int) string {
+func (r *textRenderer) value(v cty.Value, _ int) string {
+	return FormatValue(v, func(s string) string { return r.p.paint(colCyan, s) })
+}
+
+// FormatValue writes a value on one line in HCL syntax: strings quoted,
+// collections inline, unknown parts as "(known after apply)" passed through
+// unknown (for colouring; nil leaves them plain).
+func FormatValue(v cty.Value, unknown func(string) string) string {
 	if !v.IsKnown() {
-		return r.p.paint(colCyan, "(known after apply)")
+		if unknown == nil {
+			return "(known after apply)"
+		}
+		return unknown("(known after apply)")
 	}
 	if v.IsNull() {
 		return "null"
 	}
-	if !v.IsWhollyKnown() {
-		// A collection with unknown elements: show what is known.
+	t := v.Type()
+	switch {
+	case t.IsListType() || t.IsSetType() || t.IsTupleType():
+		parts := []string{}
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			parts = append(parts, FormatValue(e, unknown))
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case t.IsMapType() || t.IsObjectType():
+		if v.LengthInt() == 0 {
+			return "{}"
+		}
 		parts := []string{}
 		for it := v.ElementIterator(); it.Next(); {
 			k, e := it.Element()
-			s := r.value(e, indent+1)
-			if v.Type().IsMapType() || v.Type().IsObjectType() {
-				s = k.AsString() + " = " + s
+			key := k.AsString()
+			if !hclsyntax.ValidIdentifier(key) {
+				key = strconv.Quote(key)
 			}
-			parts = append(parts, s)
+			parts = append(parts, key+" = "+FormatValue(e, unknown))
 		}
-		return "[" + strings.Join(parts, ", ") + "]"
+		return "{ " + strings.Join(parts, ", ") + " }"
 	}
 	return strings.TrimSpace(string(hclwrite.TokensForValue(v).Bytes()))
 }

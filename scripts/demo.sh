@@ -49,7 +49,7 @@ check() { # what, command printing leftovers
 }
 state_dir=${BERTH_STATE_DIR:-/var/lib/berth}
 check "recorded objects" $berth state list -dir "$ex"
-check "containers" bash -c "ls -A $state_dir/containers 2>/dev/null"
+check "containers" bash -c "ls $state_dir/containers 2>/dev/null"
 check "volumes" bash -c "ls -A $state_dir/volumes 2>/dev/null | grep hello"
 check "mounts" bash -c "grep -E ' ($state_dir|${BERTH_RUN_DIR:-/run/berth})' /proc/self/mountinfo"
 check "bridges" bash -c "ip -o link show type bridge | grep -o 'bn-[0-9a-f]*'"

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"time"
 
-	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/seed-e88ffcd2/berth/apply"
+	"github.com/seed-e88ffcd2/berth/plan"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"github.com/seed-e88ffcd2/berth/state"
 	"github.com/zclconf/go-cty/cty"
@@ -89,13 +88,8 @@ func (c *CLI) printOutputs(outputs map[string]cty.Value, jsonOut bool) {
 	}
 }
 
-// hclValue renders a value as HCL would write it.
-func hclValue(v cty.Value) string {
-	if !v.IsWhollyKnown() {
-		return "(known after apply)"
-	}
-	return strings.TrimSpace(string(hclwrite.TokensForValue(v).Bytes()))
-}
+// hclValue renders a value as HCL would write it, on one line.
+func hclValue(v cty.Value) string { return plan.FormatValue(v, nil) }
 
 // jsonValue converts a known value to plain JSON; unknown values are null.
 func jsonValue(v cty.Value) any {
