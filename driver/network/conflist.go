@@ -18,7 +18,8 @@ const cniVersion = "1.0.0"
 //	portmap   published ports ("portMappings" capability), DNAT from the
 //	          host and from localhost, hairpin
 //	firewall  accepts the container's forwarded traffic, for hosts whose
-//	          FORWARD policy is DROP (Docker sets it)
+//	          iptables FORWARD policy is DROP (Docker sets it); iptables
+//	          hosts only
 type confList struct {
 	CNIVersion string `json:"cniVersion"`
 	Name       string `json:"name"`
@@ -67,9 +68,10 @@ type firewallConf struct {
 }
 
 // conflist renders the network's configuration list. netfilter is the
-// backend of portmap and of masquerading; the firewall plugin has only an
-// iptables backend (besides firewalld), and an nftables accept could not
-// overrule an iptables FORWARD DROP anyway.
+// backend of portmap and of masquerading (see detectNetfilter). The firewall
+// plugin speaks only iptables (or firewalld): it is there to overrule an
+// iptables FORWARD policy of DROP, which cannot exist where iptables does
+// not, so an nftables host goes without it.
 func (n *bridgeNet) conflist(ipamDataDir, netfilter string) ([]byte, error) {
 	ipam := ipamConf{
 		Type:    "host-local",
@@ -93,8 +95,10 @@ func (n *bridgeNet) conflist(ipamDataDir, netfilter string) ([]byte, error) {
 				IPAM:         ipam,
 			},
 			portmapConf{Type: "portmap", Capabilities: map[string]bool{"portMappings": true}, Backend: netfilter},
-			firewallConf{Type: "firewall", Backend: "iptables"},
 		},
+	}
+	if netfilter == "iptables" {
+		list.Plugins = append(list.Plugins, firewallConf{Type: "firewall", Backend: "iptables"})
 	}
 	data, err := json.MarshalIndent(list, "", "  ")
 	if err != nil {
@@ -103,12 +107,15 @@ func (n *bridgeNet) conflist(ipamDataDir, netfilter string) ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
-// detectNetfilter prefers nftables where the nft command works: portmap and
-// masquerading then change the ruleset in one transaction per ADD instead
-// of a dozen iptables runs, each of them taking the xtables lock.
+// detectNetfilter prefers iptables where the iptables command works (with
+// iptables-nft it writes nf_tables too): it is the one backend every plugin
+// of the list speaks, and measured here one ADD with a published port took
+// about 75 ms with it against 95 ms with portmap and masquerading on
+// nftables (DEL about 190 ms either way, since portmap and bridge tear down
+// both backends' rules whatever the configuration says).
 func detectNetfilter() string {
-	if path, err := exec.LookPath("nft"); err == nil && exec.Command(path, "list", "tables").Run() == nil {
-		return "nftables"
+	if path, err := exec.LookPath("iptables"); err == nil && exec.Command(path, "-w", "-t", "filter", "-S", "INPUT").Run() == nil {
+		return "iptables"
 	}
-	return "iptables"
+	return "nftables"
 }

@@ -64,7 +64,7 @@ type Driver struct {
 	pool netip.Prefix
 	cni  *libcni.CNIConfig
 	// netfilter is the backend portmap and the bridge's masquerading use:
-	// "nftables" where the nft command works, else "iptables".
+	// "iptables" where the iptables command works, else "nftables".
 	netfilter string
 	// routes lists the host's IPv4 routes; a seam so that subnet choice is
 	// tested without the kernel.
