@@ -53,7 +53,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		StateDir:   "/var/lib/berth/network",
-		PluginDirs: []string{"/usr/lib/berth/cni", "/opt/cni/bin"},
+		PluginDirs: []string{"/usr/lib/berth/cni", "/opt/cni/bin", "/usr/lib/cni"},
 		Pool:       "10.213.0.0/16",
 	}
 }
@@ -342,7 +342,7 @@ func (d *Driver) Delete(_ context.Context, addr resource.Addr, prior cty.Value) 
 		return fmt.Errorf("%s: %w", addr, err)
 	}
 	if len(attached) > 0 {
-		return fmt.Errorf("%s: network %s still has %d container(s) attached (%s): %w",
+		return fmt.Errorf("%s: network %s still has %d container(s) attached (%s); remove them first: %w",
 			addr, spec.Name, len(attached), strings.Join(attached, ", "), resource.ErrConflict)
 	}
 	bridge := spec.Bridge

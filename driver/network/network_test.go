@@ -392,6 +392,28 @@ func TestAttach(t *testing.T) {
 				t.Fatalf("attach = %v, want not found", err)
 			}
 		}},
+		{"gc detaches what is not kept", func(t *testing.T, e *env, network string, _ netip.Prefix) {
+			kept := driver.Attachment{Network: network, ContainerID: uniq("ctr"), NetNS: e.netns()}
+			gone := driver.Attachment{Network: network, ContainerID: uniq("ctr"), NetNS: e.netns(),
+				Ports: []resource.PortSpec{{Target: 80, Published: freePort(t), HostIP: "127.0.0.1", Protocol: "tcp"}}}
+			for _, a := range []driver.Attachment{kept, gone} {
+				if _, err := e.attach(a); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := e.d.GC(context.Background(), []driver.Attachment{kept}); err != nil {
+				t.Fatal(err)
+			}
+			if !linkExists(kept.NetNS, "eth0") || linkExists(gone.NetNS, "eth0") {
+				t.Fatal("GC removed the kept attachment or kept the other")
+			}
+			if left := linesWith(ruleset(t), gone.ContainerID); len(left) > 0 {
+				t.Fatalf("rules left after GC:\n%s", strings.Join(left, "\n"))
+			}
+			if ids, err := e.d.attachedTo(network); err != nil || len(ids) != 1 || !strings.HasPrefix(ids[0], kept.ContainerID+"/") {
+				t.Fatalf("attached after GC: %v, %v", ids, err)
+			}
+		}},
 		{"detach what is not attached", func(t *testing.T, e *env, network string, _ netip.Prefix) {
 			if err := e.d.Detach(context.Background(), driver.Attachment{Network: network, ContainerID: uniq("ctr"), NetNS: e.netns()}); err != nil {
 				t.Fatal(err)
