@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/seed-e88ffcd2/berth/dsl"
@@ -125,13 +126,21 @@ func (c *CLI) state(_ context.Context, args []string) int {
 	fs := c.newFlags("state", "list | show ADDR | rm ADDR  [flags]")
 	dir := fs.String("dir", ".", "configuration directory (names the project)")
 	project := fs.String("project", "", "project (default: the directory's name)")
-	if len(args) == 0 {
+	// Flags may come before or after the subcommand.
+	var sub string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	if ok, code := parse(fs, args); !ok {
+		return code
+	}
+	rest := fs.Args()
+	if sub == "" && len(rest) > 0 {
+		sub, rest = rest[0], rest[1:]
+	}
+	if sub == "" {
 		fs.Usage()
 		return 1
-	}
-	sub := args[0]
-	if ok, code := parse(fs, args[1:]); !ok {
-		return code
 	}
 	if *project == "" {
 		abs, err := filepath.Abs(*dir)
@@ -150,11 +159,11 @@ func (c *CLI) state(_ context.Context, args []string) int {
 		return c.errorf("%v", err)
 	}
 	addrArg := func() (resource.Addr, bool) {
-		if fs.NArg() != 1 {
+		if len(rest) != 1 {
 			c.errorf("state %s takes one address, such as container.web", sub)
 			return resource.Addr{}, false
 		}
-		a, err := resource.ParseAddr(fs.Arg(0))
+		a, err := resource.ParseAddr(rest[0])
 		if err != nil {
 			c.errorf("%v", err)
 			return a, false

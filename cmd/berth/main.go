@@ -12,19 +12,23 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 
-	"github.com/opencontainers/runc/libcontainer"
+	"github.com/seed-e88ffcd2/berth/driver/container"
 	"golang.org/x/term"
 )
 
 func init() {
-	// Before main and after nsenter's constructor: this process is a
-	// container's init, not the CLI.
-	if len(os.Args) > 1 && os.Args[1] == "init" {
-		libcontainer.Init()
-	}
+	// libcontainer's mount-source goroutine joins a container's mount
+	// namespace and exits without unlocking its thread; on the main thread
+	// that would leave the process's /proc/self in a dead container's
+	// namespace. Keeping main locked to its thread prevents it.
+	runtime.LockOSThread()
+	// Before main and after nsenter's constructor: if this process is a
+	// container's init, it becomes it here and never returns.
+	container.Init()
 }
 
 // version is set by the Makefile with -ldflags.

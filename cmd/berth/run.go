@@ -117,7 +117,7 @@ func (c *CLI) open(project, operation string, lock bool) (*session, error) {
 	}
 	s := &session{host: host}
 	if lock {
-		s.unlock, err = host.Store.Lock(project, state.NewLockInfo("berth "+operation))
+		s.unlock, err = host.Store.Lock(project, state.NewLockInfo(operation))
 		if err != nil {
 			host.Close()
 			return nil, err

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seed-e88ffcd2/berth/internal/testutil"
+)
+
+// The end-to-end tests drive the CLI in-process against the real drivers:
+// libcontainer containers, CNI networks, volumes and the image store, each
+// test under its own state and run directories.
+
+func TestMain(m *testing.M) {
+	// main's init already turned a re-executed container init into the
+	// container; what reaches here is the test binary itself.
+	os.Exit(m.Run())
+}
+
+type host struct {
+	t    *testing.T
+	dir  string   // configuration directory
+	vars []string // -var flags every configuration command gets
+}
+
+// newHost gives the test its own berth host (state, run and cgroup
+// directories) and a configuration directory holding a busybox rootfs.
+func newHost(t *testing.T, project string) *host {
+	testutil.RequireRoot(t)
+	base := t.TempDir()
+	t.Setenv("BERTH_STATE_DIR", filepath.Join(base, "state"))
+	t.Setenv("BERTH_RUN_DIR", filepath.Join(base, "run"))
+	t.Setenv("BERTH_CGROUP_PARENT", "/berth-test-"+project)
+	t.Setenv("BERTH_CNI_PATH", testutil.CNIPath(t))
+	dir := filepath.Join(base, project)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", testutil.BusyboxRootfs(t), filepath.Join(dir, "rootfs")).CombinedOutput(); err != nil {
+		t.Fatalf("copying the rootfs: %v: %s", err, out)
+	}
+	h := &host{t: t, dir: dir}
+	t.Cleanup(func() {
+		// Whatever the test left, destroy it so the host is clean; then the
+		// cgroup parent, which libcontainer leaves behind.
+		if code, out := h.berth("destroy", "-auto-approve", "-delete-volume-data"); code != 0 {
+			t.Errorf("cleanup: berth destroy: exit %d\n%s", code, out)
+		}
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/berth-test-" + project)
+		dirs2, _ := filepath.Glob("/sys/fs/cgroup/berth-test-" + project)
+		for _, d := range append(dirs, dirs2...) {
+			if err := os.Remove(d); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+	})
+	return h
+}
+
+func (h *host) write(name, content string) {
+	h.t.Helper()
+	if err := os.WriteFile(filepath.Join(h.dir, name), []byte(content), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// berth runs a command with -dir (and the host's variables) set and
+// returns its exit code and output.
+func (h *host) berth(args ...string) (int, string) {
+	var out bytes.Buffer
+	c := &CLI{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out}
+	full := []string{args[0], "-dir", h.dir}
+	if args[0] != "state" {
+		full = append(full, h.vars...)
+	}
+	full = append(full, args[1:]...)
+	code := c.Run(context.Background(), full)
+	return code, out.String()
+}
+
+func (h *host) must(args ...string) string {
+	h.t.Helper()
+	code, out := h.berth(args...)
+	if code != 0 {
+		h.t.Fatalf("berth %s: exit %d\n%s", strings.Join(args, " "), code, out)
+	}
+	return out
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// get fetches a URL, retrying while the server starts.
+func get(t *testing.T, url string) string {
+	t.Helper()
+	client := http.Client{Timeout: time.Second}
+	var last error
+	for range 50 {
+		resp, err := client.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return string(b)
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("GET %s: %v", url, last)
+	return ""
+}
+
+const webConfig = `
+variable "port" {
+  type = number
+}
+
+variable "subnet" {
+  type = string
+}
+
+image "bb" {
+  rootfs = "./rootfs"
+}
+
+network "net" {
+  subnet = var.subnet
+}
+
+volume "www" {}
+
+container "web" {
+  image        = image.bb.ref
+  command      = ["httpd", "-f", "-p", "8080", "-h", "/www"]
+  stop_timeout = "1s"
+
+  network {
+    name    = network.net.name
+    aliases = ["site"]
+  }
+
+  port {
+    published = var.port
+    target    = 8080
+    host_ip   = "127.0.0.1"
+  }
+
+  mount {
+    volume = volume.www.name
+    target = "/www"
+  }
+}
+
+# The client reaches the server by its alias on the shared network and
+# leaves what it fetched in a bind-mounted directory.
+container "client" {
+  image        = image.bb.ref
+  command      = ["sh", "-c", "until wget -q -O /out/page http://site:8080/; do sleep 0.2; done; sleep 3600"]
+  stop_timeout = "1s"
+  depends_on   = [container.web]
+
+  network {
+    name = network.net.name
+  }
+
+  mount {
+    bind   = "./out"
+    target = "/out"
+  }
+}
+
+output "web_ip" {
+  value = container.web.ip_address
+}
+`
+
+func TestApplyServeDriftDestroy(t *testing.T) {
+	h := newHost(t, "e2eweb")
+	port := freePort(t)
+	h.write("main.hcl", webConfig)
+	h.write("terraform.auto.hcl", "") // an empty file is a valid file
+	if err := os.Mkdir(filepath.Join(h.dir, "out"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h.vars = []string{"-var", fmt.Sprintf("port=%d", port), "-var", "subnet=10.219.7.0/24"}
+
+	out := h.must("apply", "-auto-approve")
+	if !strings.Contains(out, "Apply complete! 5 added") {
+		t.Fatalf("apply output:\n%s", out)
+	}
+
+	// The page through the published port and by the container's IP; the
+	// volume was filled from the image's /www.
+	if got := get(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); got != "hello from busybox\n" {
+		t.Errorf("published port served %q", got)
+	}
+	ip := strings.TrimSpace(h.must("output", "-raw", "web_ip"))
+	if !strings.HasPrefix(ip, "10.219.7.") {
+		t.Fatalf("web_ip = %q, want an address in 10.219.7.0/24", ip)
+	}
+	if got := get(t, "http://"+ip+":8080/"); got != "hello from busybox\n" {
+		t.Errorf("container IP served %q", got)
+	}
+	// Two containers on one network reach each other by name.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(filepath.Join(h.dir, "out", "page"))
+		if err == nil && string(b) == "hello from busybox\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the client never fetched the page by name: %v %q", err, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// A second plan has nothing to do.
+	if code, out := h.berth("plan", "-detailed-exitcode"); code != 0 {
+		t.Fatalf("second plan: exit %d, want 0\n%s", code, out)
+	}
+
+	// Drift: the server is killed behind berth's back; the plan says so
+	// and the apply repairs it.
+	if out, err := exec.Command("pkill", "-KILL", "-f", "httpd -f -p 8080 -h /www").CombinedOutput(); err != nil {
+		t.Fatalf("pkill: %v %s", err, out)
+	}
+	time.Sleep(200 * time.Millisecond)
+	code, out := h.berth("plan", "-detailed-exitcode")
+	if code != 2 || !strings.Contains(out, "container.web must be replaced: container") {
+		t.Fatalf("plan after the kill: exit %d\n%s", code, out)
+	}
+	// -refresh=false does not look, so it sees no drift.
+	if code, out := h.berth("plan", "-refresh=false", "-detailed-exitcode"); code != 0 {
+		t.Fatalf("plan -refresh=false: exit %d\n%s", code, out)
+	}
+	h.must("apply", "-auto-approve")
+	if got := get(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); got != "hello from busybox\n" {
+		t.Errorf("after repair the port served %q", got)
+	}
+
+	// An in-place change keeps the container running.
+	cfg := strings.Replace(webConfig, `stop_timeout = "1s"`, "stop_timeout = \"1s\"\n  resources {\n    memory = \"32M\"\n  }", 1)
+	h.write("main.hcl", cfg)
+	code, out = h.berth("plan", "-detailed-exitcode")
+	if code != 2 || !strings.Contains(out, "container.web will be updated in place") {
+		t.Fatalf("plan of a memory limit: exit %d\n%s", code, out)
+	}
+	h.must("apply", "-auto-approve")
+
+	// Destroying a volume with data is refused without the flag.
+	code, out = h.berth("destroy", "-auto-approve")
+	if code == 0 || !strings.Contains(out, "volume.www holds") || !strings.Contains(out, "-delete-volume-data") {
+		t.Fatalf("destroy without -delete-volume-data: exit %d\n%s", code, out)
+	}
+	h.must("destroy", "-auto-approve", "-delete-volume-data")
+	if out := h.must("state", "list"); out != "" {
+		t.Errorf("state after destroy:\n%s", out)
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); bytes.Contains(b, []byte(os.Getenv("BERTH_STATE_DIR"))) {
+		t.Errorf("mounts left under the state directory")
+	}
+}
+
+func TestSavedPlanAndLock(t *testing.T) {
+	h := newHost(t, "e2eplan")
+	h.write("main.hcl", `
+image "bb" {
+  rootfs = "./rootfs"
+}
+
+volume "v" {}
+`)
+	planFile := filepath.Join(t.TempDir(), "plan.json")
+	h.must("plan", "-out", planFile)
+
+	// While another process holds the project's lock, apply is refused
+	// with the holder's name.
+	holder := exec.Command(os.Args[0], "-test.run=TestLockHolder")
+	holder.Env = append(os.Environ(), "BERTH_TEST_HOLD_LOCK="+h.dir)
+	stdout, _ := holder.StdoutPipe()
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make([]byte, 6)
+	if _, err := io.ReadFull(stdout, ready); err != nil || string(ready) != "LOCKED" {
+		t.Fatalf("lock holder did not start: %v %q", err, ready)
+	}
+	code, out := h.berth("apply", planFile)
+	holder.Process.Kill()
+	holder.Wait()
+	if code == 0 || !strings.Contains(out, `state of project "e2eplan" is locked by berth apply (pid `) {
+		t.Fatalf("apply while locked: exit %d\n%s", code, out)
+	}
+
+	// The saved plan applies as saved, once.
+	if out := h.must("apply", planFile); !strings.Contains(out, "2 added") {
+		t.Fatalf("applying the saved plan:\n%s", out)
+	}
+	code, out = h.berth("apply", planFile)
+	if code == 0 || !strings.Contains(out, "state changed since the plan was saved") {
+		t.Fatalf("applying a stale plan: exit %d\n%s", code, out)
+	}
+	// A changed configuration makes a saved plan stale too.
+	h.must("plan", "-out", planFile)
+	h.write("extra.hcl", "volume \"w\" {}\n")
+	code, out = h.berth("apply", planFile)
+	if code == 0 || !strings.Contains(out, "configuration or its variables changed") {
+		t.Fatalf("applying a plan after a configuration change: exit %d\n%s", code, out)
+	}
+}
+
+// TestLockHolder is the helper process of TestSavedPlanAndLock: it takes the
+// project's lock as berth apply would and holds it until killed.
+func TestLockHolder(t *testing.T) {
+	dir := os.Getenv("BERTH_TEST_HOLD_LOCK")
+	if dir == "" {
+		t.Skip("helper process")
+	}
+	c := &CLI{Stdout: io.Discard, Stderr: os.Stderr}
+	s, err := c.open(filepath.Base(dir), "apply", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	fmt.Print("LOCKED")
+	time.Sleep(time.Minute)
+}
+
+func TestFailedApplyLeavesStateTrue(t *testing.T) {
+	h := newHost(t, "e2efail")
+	// The second container's command does not exist in the image: its
+	// create fails after the image, volume and first container exist.
+	h.write("main.hcl", `
+image "bb" {
+  rootfs = "./rootfs"
+}
+
+volume "v" {}
+
+container "ok" {
+  image        = image.bb.ref
+  command      = ["sleep", "3600"]
+  stop_timeout = "1s"
+}
+
+container "broken" {
+  image      = image.bb.ref
+  command    = ["/no/such/program"]
+  depends_on = [container.ok]
+}
+`)
+	code, out := h.berth("apply", "-auto-approve")
+	if code == 0 || !strings.Contains(out, "container.broken: Creation failed") {
+		t.Fatalf("apply with a broken container: exit %d\n%s", code, out)
+	}
+	list := h.must("state", "list")
+	for _, want := range []string{"container.ok", "image.bb", "volume.v"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("state misses %s after the failed apply:\n%s", want, list)
+		}
+	}
+	if strings.Contains(list, "container.broken") {
+		t.Errorf("state records the container whose create failed:\n%s", list)
+	}
+	// The next plan wants exactly the broken container.
+	code, out = h.berth("plan", "-detailed-exitcode")
+	if code != 2 || !strings.Contains(out, "Plan: 1 to add, 0 to change, 0 to replace, 0 to destroy.") {
+		t.Fatalf("plan after the failure: exit %d\n%s", code, out)
+	}
+}
+
+func TestFmtAndValidate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "main.hcl")
+	if err := os.WriteFile(path, []byte("volume \"v\" {\nlabels={a=\"b\"}\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &CLI{Stdout: io.Discard, Stderr: io.Discard}
+	if code := c.Run(context.Background(), []string{"fmt", "-check", dir}); code != 3 {
+		t.Errorf("fmt -check of an unformatted file: exit %d, want 3", code)
+	}
+	if code := c.Run(context.Background(), []string{"fmt", dir}); code != 0 {
+		t.Errorf("fmt: exit %d", code)
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), "  labels = { a = \"b\" }") {
+		t.Errorf("fmt wrote:\n%s", b)
+	}
+	if code := c.Run(context.Background(), []string{"validate", "-dir", dir}); code != 0 {
+		t.Errorf("validate of a valid configuration: exit %d", code)
+	}
+	if err := os.WriteFile(path, []byte("container \"c\" {\n  imag = 1\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	c.Stderr = &errOut
+	if code := c.Run(context.Background(), []string{"validate", "-dir", dir}); code != 1 {
+		t.Errorf("validate of an invalid configuration: exit %d", code)
+	}
+	if !strings.Contains(errOut.String(), "main.hcl line 2") || !strings.Contains(errOut.String(), "imag") {
+		t.Errorf("diagnostics do not name the file, line and attribute:\n%s", errOut.String())
+	}
+}
