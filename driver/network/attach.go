@@ -16,6 +16,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ip"
 	"github.com/seed-e88ffcd2/berth/driver"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"github.com/vishvananda/netlink"
@@ -358,7 +359,38 @@ func (d *Driver) detach(ctx context.Context, network string, rt *libcni.RuntimeC
 	if err != nil {
 		return fmt.Errorf("cached CNI configuration: %w", err)
 	}
-	return d.cni.DelNetworkList(ctx, list, cachedRT)
+	// The bridge plugin learns which masquerade rules to remove from the
+	// addresses inside the namespace. When the namespace is already gone
+	// (a crash, a container removed by hand), the cached result still
+	// knows them, and the rules are removed here instead of leaking.
+	var orphaned []*net.IPNet
+	if _, err := os.Stat(rt.NetNS); err != nil {
+		if res, err := d.cni.GetNetworkListCachedResult(list, cachedRT); err == nil && res != nil {
+			orphaned = addresses(res)
+		}
+	}
+	if err := d.cni.DelNetworkList(ctx, list, cachedRT); err != nil {
+		return err
+	}
+	if len(orphaned) > 0 {
+		if err := ip.TeardownIPMasqForNetworks(orphaned, list.Name, rt.IfName, rt.ContainerID); err != nil {
+			return fmt.Errorf("remove masquerade rules: %w", err)
+		}
+	}
+	return nil
+}
+
+// addresses lists the addresses of a CNI result.
+func addresses(r types.Result) []*net.IPNet {
+	res, err := types100.NewResultFromResult(r)
+	if err != nil {
+		return nil
+	}
+	out := make([]*net.IPNet, 0, len(res.IPs))
+	for _, c := range res.IPs {
+		out = append(out, &c.Address)
+	}
+	return out
 }
 
 // GC runs CNI DEL for every cached attachment to a berth network that is

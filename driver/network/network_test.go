@@ -414,9 +414,29 @@ func TestAttach(t *testing.T) {
 				t.Fatalf("attached after GC: %v, %v", ids, err)
 			}
 		}},
-		{"detach what is not attached", func(t *testing.T, e *env, network string, _ netip.Prefix) {
-			if err := e.d.Detach(context.Background(), driver.Attachment{Network: network, ContainerID: uniq("ctr"), NetNS: e.netns()}); err != nil {
+		{"detach after the namespace is gone", func(t *testing.T, e *env, network string, _ netip.Prefix) {
+			a := driver.Attachment{Network: network, ContainerID: uniq("ctr"), NetNS: e.netns(),
+				Ports: []resource.PortSpec{{Target: 80, Published: freePort(t), HostIP: "127.0.0.1", Protocol: "tcp"}}}
+			res, err := e.attach(a)
+			if err != nil {
 				t.Fatal(err)
+			}
+			if out, err := exec.Command("ip", "netns", "del", filepath.Base(a.NetNS)).CombinedOutput(); err != nil {
+				t.Fatalf("ip netns del: %v: %s", err, out)
+			}
+			if err := e.d.Detach(context.Background(), a); err != nil {
+				t.Fatal(err)
+			}
+			rules := ruleset(t)
+			if left := append(linesWith(rules, a.ContainerID), linesWith(rules, res.IPv4+" ")...); len(left) > 0 {
+				t.Fatalf("rules left after detach:\n%s", strings.Join(left, "\n"))
+			}
+		}},
+		{"detach what is not attached", func(t *testing.T, e *env, network string, _ netip.Prefix) {
+			for _, ns := range []string{e.netns(), "/run/netns/" + uniq("berth-gone")} {
+				if err := e.d.Detach(context.Background(), driver.Attachment{Network: network, ContainerID: uniq("ctr"), NetNS: ns}); err != nil {
+					t.Fatalf("namespace %s: %v", ns, err)
+				}
 			}
 		}},
 	}
