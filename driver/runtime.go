@@ -66,3 +66,11 @@ type Networks interface {
 type Volumes interface {
 	Path(ctx context.Context, name string) (string, error)
 }
+
+// PortChecker is an optional capability of Networks: before anything is
+// built, it says whether the host ports a container publishes are free —
+// not published by another container, not held by a process on the host.
+// Conflicts wrap resource.ErrConflict.
+type PortChecker interface {
+	CheckPorts(ctx context.Context, containerID string, ports []resource.PortSpec) error
+}

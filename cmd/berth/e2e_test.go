@@ -415,3 +415,46 @@ func TestFmtAndValidate(t *testing.T) {
 		t.Errorf("diagnostics do not name the file, line and attribute:\n%s", errOut.String())
 	}
 }
+
+func TestHostPortInUseRefusedAtPlan(t *testing.T) {
+	h := newHost(t, "e2eport")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	h.write("main.hcl", fmt.Sprintf(`
+image "bb" {
+  rootfs = "./rootfs"
+}
+
+network "n" {
+  subnet = "10.219.9.0/24"
+}
+
+container "web" {
+  image   = image.bb.ref
+  command = ["httpd", "-f", "-p", "80"]
+
+  network {
+    name = network.n.name
+  }
+
+  port {
+    published = %d
+    target    = 80
+    host_ip   = "127.0.0.1"
+  }
+}
+`, port))
+	code, out := h.berth("apply", "-auto-approve")
+	want := fmt.Sprintf("host port 127.0.0.1:%d/tcp is in use by a process on the host", port)
+	if code == 0 || !strings.Contains(out, want) {
+		t.Fatalf("apply with a host port in use: exit %d, want %q\n%s", code, want, out)
+	}
+	// Refused at plan time: nothing was made.
+	if out := h.must("state", "list"); out != "" {
+		t.Errorf("objects were created before the conflict was found:\n%s", out)
+	}
+}

@@ -342,11 +342,13 @@ func (c *CLI) run(ctx context.Context, s *session, p *plan.Plan, jsonOut bool, p
 		}
 	}()
 
-	var hooks apply.Hooks = &textHooks{w: c.Stdout, color: c.Color}
-	if jsonOut {
-		hooks = &jsonHooks{enc: json.NewEncoder(c.Stdout)}
-	}
+	var hooks apply.Hooks = &jsonHooks{enc: json.NewEncoder(c.Stdout)}
 	if !jsonOut {
+		text := newTextHooks(c.Stdout, c.Color)
+		done := make(chan struct{})
+		defer close(done)
+		go text.tick(done)
+		hooks = text
 		fmt.Fprintln(c.Stdout)
 	}
 	snap, err := apply.Run(ctx, p, s.host.Drivers, s.host.Store, hooks, apply.Options{Parallelism: parallelism, Stop: stop})

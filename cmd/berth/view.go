@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/seed-e88ffcd2/berth/apply"
@@ -20,23 +22,72 @@ var opWords = map[apply.Op][2]string{
 	apply.OpDelete: {"Destroying...", "Destruction"},
 }
 
-// textHooks shows each change as it starts and ends, with elapsed time.
+// textHooks shows each change as it starts and ends, with elapsed time,
+// and every stillEvery a line for each change still running, so a long
+// stop or image unpack never looks like a hang.
 type textHooks struct {
 	w     io.Writer
 	color bool
+
+	mu      sync.Mutex
+	started map[resource.Addr]time.Time
+	ops     map[resource.Addr]apply.Op
+}
+
+const stillEvery = 10 * time.Second
+
+func newTextHooks(w io.Writer, color bool) *textHooks {
+	return &textHooks{w: w, color: color, started: map[resource.Addr]time.Time{}, ops: map[resource.Addr]apply.Op{}}
 }
 
 func (h *textHooks) PreApply(s apply.Step) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.started[s.Addr], h.ops[s.Addr] = time.Now(), s.Op
 	fmt.Fprintf(h.w, "%s: %s\n", paint(h.color, "\x1b[1m", s.Addr.String()), opWords[s.Op][0])
 }
 
 func (h *textHooks) PostApply(s apply.Step, err error, elapsed time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.started, s.Addr)
 	addr := paint(h.color, "\x1b[1m", s.Addr.String())
 	if err != nil {
 		fmt.Fprintf(h.w, "%s: %s %s after %s: %v\n", addr, opWords[s.Op][1], paint(h.color, "\x1b[31;1m", "failed"), round(elapsed), err)
 		return
 	}
 	fmt.Fprintf(h.w, "%s: %s complete after %s\n", addr, opWords[s.Op][1], round(elapsed))
+}
+
+// still reports the changes running for longer than stillEvery.
+func (h *textHooks) still(now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	addrs := make([]resource.Addr, 0, len(h.started))
+	for a := range h.started {
+		addrs = append(addrs, a)
+	}
+	sort.Slice(addrs, func(i, j int) bool { return addrs[i].Less(addrs[j]) })
+	for _, a := range addrs {
+		if el := now.Sub(h.started[a]); el >= stillEvery {
+			fmt.Fprintf(h.w, "%s: Still %s [%s elapsed]\n", paint(h.color, "\x1b[1m", a.String()),
+				strings.ToLower(opWords[h.ops[a]][0]), el.Round(time.Second))
+		}
+	}
+}
+
+// tick calls still every stillEvery until done is closed.
+func (h *textHooks) tick(done <-chan struct{}) {
+	t := time.NewTicker(stillEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			h.still(now)
+		}
+	}
 }
 
 func round(d time.Duration) time.Duration {

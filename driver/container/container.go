@@ -154,15 +154,11 @@ func decode(addr resource.Addr, v cty.Value) (*resource.ContainerSpec, error) {
 }
 
 // Preview fills in the id, which follows from the name, and checks what
-// can be checked before anything is built: bind sources must exist.
-func (d *Driver) Preview(_ context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
+// can be checked before anything is built: bind sources must exist and
+// published host ports must be free.
+func (d *Driver) Preview(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
 	if !desired.IsKnown() || desired.IsNull() {
 		return desired, nil
-	}
-	if prior.IsKnown() && !prior.IsNull() {
-		if id := prior.GetAttr("id"); id.IsKnown() && !id.IsNull() {
-			return resource.WithAttrs(desired, map[string]cty.Value{"id": id}), nil
-		}
 	}
 	var errs []error
 	if mounts := desired.GetAttr("mount"); mounts.IsKnown() && !mounts.IsNull() {
@@ -176,22 +172,44 @@ func (d *Driver) Preview(_ context.Context, addr resource.Addr, prior, desired c
 				continue
 			}
 			if _, err := os.Stat(b.AsString()); err != nil {
-				errs = append(errs, fmt.Errorf("%s: bind mount source %s: %w", addr, b.AsString(), resource.ErrNotFound))
+				errs = append(errs, fmt.Errorf("bind mount source %s does not exist: create it or correct the path", b.AsString()))
 			}
 		}
+	}
+	id := cty.UnknownVal(cty.String)
+	if prior.IsKnown() && !prior.IsNull() && prior.GetAttr("id").IsKnown() && !prior.GetAttr("id").IsNull() {
+		id = prior.GetAttr("id")
+	} else if name := desired.GetAttr("name"); name.IsKnown() {
+		spec := resource.ContainerSpec{}
+		if !name.IsNull() {
+			spec.Name = name.AsString()
+		}
+		id = cty.StringVal(containerID(addr, &spec))
+	}
+	if err := d.checkPorts(ctx, id, desired.GetAttr("port")); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return cty.NilVal, err
 	}
-	name := desired.GetAttr("name")
-	if !name.IsKnown() {
-		return desired, nil
+	return resource.WithAttrs(desired, map[string]cty.Value{"id": id}), nil
+}
+
+// checkPorts asks the networks, if they can tell, whether the published
+// ports are free, so a conflict stops the plan instead of an apply half
+// way through.
+func (d *Driver) checkPorts(ctx context.Context, id, ports cty.Value) error {
+	pc, ok := d.networks.(driver.PortChecker)
+	if !ok || !id.IsKnown() || !ports.IsWhollyKnown() || ports.IsNull() || ports.LengthInt() == 0 {
+		return nil
 	}
-	spec := resource.ContainerSpec{}
-	if !name.IsNull() {
-		spec.Name = name.AsString()
+	var published struct {
+		Ports []resource.PortSpec `cty:"port"`
 	}
-	return resource.WithAttrs(desired, map[string]cty.Value{"id": cty.StringVal(containerID(addr, &spec))}), nil
+	if err := resource.Decode(cty.ObjectVal(map[string]cty.Value{"port": ports}), &published); err != nil {
+		return err
+	}
+	return pc.CheckPorts(ctx, id.AsString(), published.Ports)
 }
 
 // Create builds and starts the container. A container of the same id that

@@ -175,8 +175,16 @@ func (d *Driver) cachedAttachment(ctx context.Context, list *libcni.NetworkConfi
 	return driver.AttachResult{}, false, nil
 }
 
+var _ driver.PortChecker = (*Driver)(nil)
+
+// CheckPorts is checkPorts for plans: it runs without the lock, so it is a
+// forecast that Attach confirms under the lock.
+func (d *Driver) CheckPorts(_ context.Context, containerID string, ports []resource.PortSpec) error {
+	return d.checkPorts(containerID, portMappings(ports))
+}
+
 // checkPorts refuses host ports that another berth attachment publishes or
-// that a host process holds. The caller holds the state lock.
+// that a host process holds. Attach calls it holding the state lock.
 func (d *Driver) checkPorts(containerID string, ports []portMapping) error {
 	for i, p := range ports {
 		for _, q := range ports[:i] {
