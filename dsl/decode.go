@@ -337,7 +337,12 @@ func decodeBody(hb hcl.Body, s *resource.Schema, what string, rng hcl.Range, sel
 	for _, d := range diags {
 		switch d.Summary {
 		case "Unsupported argument":
-			names := s.AttributeNames()
+			var names []string
+			for _, name := range s.AttributeNames() {
+				if a := s.Attributes[name]; !a.Computed || a.Optional {
+					names = append(names, name)
+				}
+			}
 			if self != "" {
 				names = append(names, metaArgs...)
 			}

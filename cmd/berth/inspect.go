@@ -22,6 +22,7 @@ func (c *CLI) validate(_ context.Context, args []string) int {
 	fs := c.newFlags("validate", "[flags]")
 	var cf configFlags
 	cf.register(fs)
+	jsonOut := fs.Bool("json", false, "print the diagnostics as JSON")
 	if ok, code := parse(fs, args); !ok {
 		return code
 	}
@@ -29,6 +30,16 @@ func (c *CLI) validate(_ context.Context, args []string) int {
 	in, err := cf.inputs()
 	if err != nil {
 		return c.errorf("%v", err)
+	}
+	if *jsonOut {
+		cfg, diags := c.loadQuiet(in)
+		if err := dsl.WriteDiagnosticsJSON(c.Stdout, cfg.Files, diags); err != nil {
+			return c.errorf("%v", err)
+		}
+		if diags.HasErrors() {
+			return 1
+		}
+		return 0
 	}
 	if _, ok := c.load(in); !ok {
 		return 1
@@ -111,9 +122,7 @@ func (c *CLI) output(_ context.Context, args []string) int {
 		for n, v := range outputs {
 			out[n] = jsonValue(v)
 		}
-		b, _ := jsonMarshalIndent(out)
-		fmt.Fprintln(c.Stdout, string(b))
-		return 0
+		return c.printJSON(out)
 	}
 	for _, n := range sortedKeys(outputs) {
 		fmt.Fprintf(c.Stdout, "%s = %s\n", n, hclValue(outputs[n]))
@@ -126,6 +135,7 @@ func (c *CLI) state(_ context.Context, args []string) int {
 	fs := c.newFlags("state", "list | show ADDR | rm ADDR  [flags]")
 	dir := fs.String("dir", ".", "configuration directory (names the project)")
 	project := fs.String("project", "", "project (default: the directory's name)")
+	jsonOut := fs.Bool("json", false, "print as JSON (list, show)")
 	// Flags may come before or after the subcommand.
 	var sub string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -176,6 +186,13 @@ func (c *CLI) state(_ context.Context, args []string) int {
 	}
 	switch sub {
 	case "list":
+		if *jsonOut {
+			list := []map[string]any{}
+			for _, obj := range snap.Sorted() {
+				list = append(list, objectJSON(obj))
+			}
+			return c.printJSON(map[string]any{"project": *project, "serial": snap.Serial, "lineage": snap.Lineage, "objects": list})
+		}
 		for _, obj := range snap.Sorted() {
 			fmt.Fprintln(c.Stdout, obj.Addr)
 		}
@@ -183,6 +200,9 @@ func (c *CLI) state(_ context.Context, args []string) int {
 		a, ok := addrArg()
 		if !ok {
 			return 1
+		}
+		if *jsonOut {
+			return c.printJSON(objectJSON(snap.Objects[a]))
 		}
 		writeObject(c.Stdout, snap.Objects[a])
 	case "rm":
@@ -197,6 +217,24 @@ func (c *CLI) state(_ context.Context, args []string) int {
 	default:
 		return c.errorf("unknown state command %q: use list, show or rm", sub)
 	}
+	return 0
+}
+
+// objectJSON is a recorded object for -json output.
+func objectJSON(obj *resource.Object) map[string]any {
+	deps := []string{}
+	for _, d := range obj.Deps {
+		deps = append(deps, d.String())
+	}
+	return map[string]any{"address": obj.Addr.String(), "kind": obj.Addr.Kind, "value": jsonValue(obj.Value), "depends_on": deps}
+}
+
+func (c *CLI) printJSON(v any) int {
+	b, err := jsonMarshalIndent(v)
+	if err != nil {
+		return c.errorf("%v", err)
+	}
+	fmt.Fprintln(c.Stdout, string(b))
 	return 0
 }
 

@@ -76,14 +76,19 @@ func (f *configFlags) inputs() (inputs, error) {
 
 // load reads the configuration and prints its diagnostics.
 func (c *CLI) load(in inputs) (*resource.Config, bool) {
-	cfg, diags := dsl.Load(in.Dir, dsl.Options{
+	cfg, diags := c.loadQuiet(in)
+	c.diagnostics(cfg, diags)
+	return cfg, !diags.HasErrors()
+}
+
+// loadQuiet reads the configuration and returns its diagnostics unprinted.
+func (c *CLI) loadQuiet(in inputs) (*resource.Config, hcl.Diagnostics) {
+	return dsl.Load(in.Dir, dsl.Options{
 		Project:  in.Project,
 		Vars:     in.Vars,
 		VarFiles: in.VarFiles,
 		Environ:  os.Environ(),
 	})
-	c.diagnostics(cfg, diags)
-	return cfg, !diags.HasErrors()
 }
 
 func (c *CLI) diagnostics(cfg *resource.Config, diags hcl.Diagnostics) {
