@@ -52,6 +52,7 @@ check "recorded objects" $berth state list -dir "$ex"
 check "containers" bash -c "ls $state_dir/containers 2>/dev/null"
 check "volumes" bash -c "ls -A $state_dir/volumes 2>/dev/null | grep hello"
 check "mounts" bash -c "grep -E ' ($state_dir|${BERTH_RUN_DIR:-/run/berth})' /proc/self/mountinfo"
+check "cgroups" bash -c "ls -d /sys/fs/cgroup/*/${BERTH_CGROUP_PARENT:-berth} /sys/fs/cgroup/${BERTH_CGROUP_PARENT:-berth} 2>/dev/null"
 check "bridges" bash -c "ip -o link show type bridge | grep -o 'bn-[0-9a-f]*'"
 check "iptables rules" bash -c "iptables-save | grep -i hello"
 [ $left = 0 ] || { echo "demo left things behind" >&2; exit 1; }

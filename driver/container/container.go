@@ -452,10 +452,28 @@ func (d *Driver) cleanup(ctx context.Context, id string) error {
 	if err := os.RemoveAll(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	d.pruneCgroupParent()
 	if merr == nil {
 		return d.refreshHosts(m.networkNames())
 	}
 	return nil
+}
+
+// pruneCgroupParent removes the cgroup parent once the last container on
+// the host is gone (libcontainer removes only each container's leaf), so a
+// host where everything was destroyed holds nothing of berth's.
+func (d *Driver) pruneCgroupParent() {
+	entries, err := os.ReadDir(d.cfg.StateDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			return
+		}
+	}
+	// A parent still in use (ENOTEMPTY, EBUSY) stays, and that is fine.
+	_ = removeCgroup(d.cfg.CgroupParent)
 }
 
 // waitReaper waits a little for this process's reaper of id, if any, to
