@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +26,17 @@ import (
 
 func TestMain(m *testing.M) {
 	// main's init already turned a re-executed container init into the
-	// container; what reaches here is the test binary itself.
+	// container; what reaches here is the test binary itself, or — with
+	// BERTH_TEST_CLI set — the CLI for tests that need a separate process
+	// (signals, locks).
+	if args := os.Getenv("BERTH_TEST_CLI"); args != "" {
+		var argv []string
+		if err := json.Unmarshal([]byte(args), &argv); err != nil {
+			panic(err)
+		}
+		c := &CLI{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+		os.Exit(c.Run(context.Background(), argv))
+	}
 	os.Exit(m.Run())
 }
 
@@ -456,4 +469,165 @@ container "web" {
 	if out := h.must("state", "list"); out != "" {
 		t.Errorf("objects were created before the conflict was found:\n%s", out)
 	}
+}
+
+// command runs the CLI as a separate process (the test binary re-executed
+// by TestMain) with the host's environment.
+func (h *host) command(args ...string) *exec.Cmd {
+	full := append([]string{args[0], "-dir", h.dir}, args[1:]...)
+	b, _ := json.Marshal(full)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "BERTH_TEST_CLI="+string(b))
+	return cmd
+}
+
+// TestInterruptFinishesInFlight: the first SIGINT lets the change in
+// flight finish and starts nothing new; the state records exactly what was
+// done, and the next apply finishes the job.
+func TestInterruptFinishesInFlight(t *testing.T) {
+	h := newHost(t, "e2eint")
+	// busybox sleep as PID 1 ignores SIGTERM, so each stop takes the full
+	// stop_timeout: a window in which to interrupt.
+	h.write("main.hcl", `
+image "bb" {
+  rootfs = "./rootfs"
+}
+
+container "sleeper" {
+  count        = 3
+  image        = image.bb.ref
+  command      = ["sleep", "3600"]
+  stop_timeout = "2s"
+}
+`)
+	h.must("apply", "-auto-approve")
+
+	cmd := h.command("destroy", "-auto-approve", "-parallelism", "1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.HasSuffix(sc.Text(), ": Destroying...") {
+			cmd.Process.Signal(syscall.SIGINT)
+			break
+		}
+	}
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+	}
+	err = cmd.Wait()
+	if err == nil {
+		t.Fatalf("interrupted destroy exited 0\n%s", out.String())
+	}
+	if !strings.Contains(stderr.String(), "Interrupt received") || !strings.Contains(stderr.String(), "apply stopped before it finished") {
+		t.Errorf("stderr does not explain the interruption:\n%s", stderr.String())
+	}
+	if n := strings.Count(out.String(), "Destruction complete"); n != 1 {
+		t.Errorf("%d deletions completed, want exactly the one in flight\n%s", n, out.String())
+	}
+	list := h.must("state", "list")
+	if n := strings.Count(list, "container.sleeper["); n != 2 {
+		t.Errorf("state holds %d containers after the interruption, want 2:\n%s", n, list)
+	}
+	// The next destroy finishes the job.
+	h.must("destroy", "-auto-approve")
+	if list := h.must("state", "list"); list != "" {
+		t.Errorf("state after the second destroy:\n%s", list)
+	}
+}
+
+// TestInspectCommands covers logs, state show and rm, apply -json, and a
+// network deleted behind berth's back.
+func TestInspectCommands(t *testing.T) {
+	h := newHost(t, "e2einspect")
+	h.write("main.hcl", `
+image "bb" {
+  rootfs = "./rootfs"
+}
+
+network "n" {
+  subnet = "10.219.11.0/24"
+}
+
+container "talker" {
+  image        = image.bb.ref
+  command      = ["sh", "-c", "echo to-stdout; echo to-stderr >&2; exec sleep 3600"]
+  stop_timeout = "1s"
+
+  network {
+    name = network.n.name
+  }
+}
+
+output "bridge" {
+  value = network.n.bridge
+}
+`)
+	out := h.must("apply", "-auto-approve", "-json")
+	var events []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("apply -json printed a line that is not JSON: %q", line)
+		}
+		events = append(events, ev)
+	}
+	if last := events[len(events)-1]; last["type"] != "apply_complete" && events[len(events)-2]["type"] != "apply_complete" {
+		t.Errorf("apply -json did not end with apply_complete: %v", events)
+	}
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		logs := h.must("logs", "container.talker")
+		if strings.Contains(logs, "to-stdout") && strings.Contains(logs, "to-stderr") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("berth logs:\n%s", logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	show := h.must("state", "show", "network.n")
+	if !strings.Contains(show, `subnet   = "10.219.11.0/24"`) || !strings.Contains(show, `network "n" {`) {
+		t.Errorf("state show:\n%s", show)
+	}
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(h.must("state", "show", "-json", "container.talker")), &obj); err != nil || obj["address"] != "container.talker" {
+		t.Errorf("state show -json: %v %v", err, obj)
+	}
+
+	// The bridge is deleted by hand: the plan recreates the network and
+	// replaces the container attached to it; the apply repairs both.
+	if out, err := exec.Command("ip", "link", "del", strings.TrimSpace(h.must("output", "-raw", "bridge"))).CombinedOutput(); err != nil {
+		t.Fatalf("ip link del: %v %s", err, out)
+	}
+	code, out := h.berth("plan", "-detailed-exitcode")
+	if code != 2 || !strings.Contains(out, "network.n will be created: bridge") || !strings.Contains(out, "container.talker must be replaced") {
+		t.Fatalf("plan after the bridge was deleted: exit %d\n%s", code, out)
+	}
+	h.must("apply", "-auto-approve")
+	if code, out := h.berth("plan", "-detailed-exitcode"); code != 0 {
+		t.Fatalf("plan after the repair: exit %d\n%s", code, out)
+	}
+
+	// state rm forgets without touching the host.
+	if out := h.must("state", "rm", "container.talker"); !strings.Contains(out, "left as it is") {
+		t.Errorf("state rm: %s", out)
+	}
+	if strings.Contains(h.must("state", "list"), "container.talker") {
+		t.Error("state rm did not forget the container")
+	}
+	// Take it back into the state by applying: the create finds the
+	// running container and adopts it, then destroy removes it.
+	h.must("apply", "-auto-approve")
 }

@@ -146,7 +146,11 @@ func (c *CLI) state(_ context.Context, args []string) int {
 	}
 	rest := fs.Args()
 	if sub == "" && len(rest) > 0 {
-		sub, rest = rest[0], rest[1:]
+		sub = rest[0]
+		if ok, code := parse(fs, rest[1:]); !ok {
+			return code
+		}
+		rest = fs.Args()
 	}
 	if sub == "" {
 		fs.Usage()
