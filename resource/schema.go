@@ -2,6 +2,7 @@ package resource
 
 import (
 	"sort"
+	"sync"
 
 	"github.com/zclconf/go-cty/cty"
 )
@@ -83,10 +84,20 @@ type Schema struct {
 	// Check validates relations between attributes of a decoded object
 	// (exactly one of archive and rootfs). Unknown values must be tolerated.
 	Check func(cty.Value) []AttrError
+
+	// Schemas never change once declared, so the implied type is built
+	// once: every evaluation and diff asks for it.
+	impliedOnce sync.Once
+	implied     cty.Type
 }
 
 // ImpliedType is the cty object type of a decoded value of this schema.
 func (s *Schema) ImpliedType() cty.Type {
+	s.impliedOnce.Do(func() { s.implied = s.impliedType() })
+	return s.implied
+}
+
+func (s *Schema) impliedType() cty.Type {
 	attrs := make(map[string]cty.Type, len(s.Attributes)+len(s.Blocks))
 	for name, a := range s.Attributes {
 		attrs[name] = a.Type
