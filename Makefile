@@ -30,7 +30,8 @@ demo: deps build cni
 	scripts/demo.sh
 
 bench: deps build cni
-	BERTH_CNI_PATH=$(CNI) $(GO) test -count=1 -run '^$$' -bench . -benchtime 20x ./...
+	BERTH_CNI_PATH=$(CNI) $(GO) test -count=1 -run '^$$' -bench . -benchtime 20x ./... | grep -E '^(Benchmark|ok|FAIL|---)'
+	bench/apply.sh 10
 
 clean:
 	rm -rf bin examples/*/rootfs

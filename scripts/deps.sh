@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages berth's tests and demo need, if missing:
 # busybox-static (test images), iptables (CNI portmap/firewall), curl (demo),
-# gcc (cgo for libcontainer's nsenter), iproute2 (tests' namespaces).
+# gcc (cgo for libcontainer's nsenter), iproute2 (tests' namespaces), bc
+# (bench/apply.sh).
 set -euo pipefail
 need=()
 command -v busybox >/dev/null || need+=(busybox-static)
@@ -10,6 +11,7 @@ command -v curl >/dev/null || need+=(curl)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v ip >/dev/null || need+=(iproute2)
 command -v git >/dev/null || need+=(git)
+command -v bc >/dev/null || need+=(bc)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (run as root, or apt-get install them)" >&2

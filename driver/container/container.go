@@ -449,6 +449,9 @@ func (d *Driver) cleanup(ctx context.Context, id string) error {
 		// can finish the job.
 		return errors.Join(errs...)
 	}
+	if err := d.forget(id); err != nil {
+		return err
+	}
 	if err := os.RemoveAll(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}

@@ -126,16 +126,11 @@ func (d *Driver) allMeta() ([]*meta, error) {
 // file is rewritten in place: it is bind-mounted into the running
 // container, and a rename would leave the container with the old inode.
 func (d *Driver) refreshHosts(networks []string, ids ...string) error {
-	d.hostsMu.Lock()
-	defer d.hostsMu.Unlock()
-	lock, err := os.OpenFile(filepath.Join(d.cfg.StateDir, ".hosts.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	unlock, err := d.lockHosts()
 	if err != nil {
 		return err
 	}
-	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		return err
-	}
+	defer unlock()
 	all, err := d.allMeta()
 	if err != nil {
 		return err
@@ -151,6 +146,37 @@ func (d *Driver) refreshHosts(networks []string, ids ...string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// lockHosts serialises hosts-file rewrites and the removal of container
+// records, within this process and across processes.
+func (d *Driver) lockHosts() (unlock func(), err error) {
+	d.hostsMu.Lock()
+	lock, err := os.OpenFile(filepath.Join(d.cfg.StateDir, ".hosts.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		d.hostsMu.Unlock()
+		return nil, err
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		lock.Close()
+		d.hostsMu.Unlock()
+		return nil, err
+	}
+	return func() { lock.Close(); d.hostsMu.Unlock() }, nil
+}
+
+// forget removes a container's record under the hosts lock, so that no
+// peer's refresh writes into its directory while it is being removed.
+func (d *Driver) forget(id string) error {
+	unlock, err := d.lockHosts()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := os.Remove(filepath.Join(d.dir(id), "meta.json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 func sharesNetwork(m *meta, networks []string) bool {
