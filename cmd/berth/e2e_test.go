@@ -631,3 +631,54 @@ output "bridge" {
 	// running container and adopts it, then destroy removes it.
 	h.must("apply", "-auto-approve")
 }
+
+// TestParallelOnOneNetwork creates and deletes containers that share a
+// network all at once: each create and delete rewrites its peers' hosts
+// files, and none may trip over another (a delete once failed with
+// "directory not empty" when a peer's refresh wrote into it).
+func TestParallelOnOneNetwork(t *testing.T) {
+	h := newHost(t, "e2epar")
+	base := freePort(t)
+	h.write("main.hcl", fmt.Sprintf(`
+image "bb" {
+  rootfs = "./rootfs"
+}
+
+network "n" {
+  subnet = "10.219.13.0/24"
+}
+
+# Published ports make each delete slow and uneven (CNI DEL of portmap),
+# which interleaves deletes with peers' hosts refreshes.
+container "peer" {
+  count        = 10
+  image        = image.bb.ref
+  command      = ["httpd", "-f", "-p", "80", "-h", "/www"]
+  stop_timeout = "1s"
+
+  network {
+    name    = network.n.name
+    aliases = ["peer${count.index}"]
+  }
+
+  port {
+    published = %d + count.index
+    target    = 80
+    host_ip   = "127.0.0.2"
+  }
+}
+`, base))
+	for round := range 2 {
+		h.must("apply", "-auto-approve")
+		hosts, err := os.ReadFile(filepath.Join(os.Getenv("BERTH_STATE_DIR"), "containers", "e2epar-peer-0", "hosts"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < 10; i++ {
+			if !strings.Contains(string(hosts), fmt.Sprintf("e2epar-peer-%d peer%d", i, i)) {
+				t.Fatalf("round %d: peer 0's hosts file lacks peer %d:\n%s", round, i, hosts)
+			}
+		}
+		h.must("destroy", "-auto-approve")
+	}
+}
