@@ -110,6 +110,9 @@ func (d *Driver) Attach(ctx context.Context, a driver.Attachment) (driver.Attach
 	if res, ok, err := d.cachedAttachment(ctx, list, rt); err != nil {
 		return fail(err)
 	} else if ok {
+		if err := d.admitPorts(a.ContainerID, a.Network, res.IPv4, ports); err != nil {
+			return fail(err)
+		}
 		return res, nil
 	}
 
@@ -142,7 +145,11 @@ func (d *Driver) Attach(ctx context.Context, a driver.Attachment) (driver.Attach
 	if err == nil {
 		err = loopbackUp(a.NetNS)
 	}
+	if err == nil {
+		err = d.admitPorts(a.ContainerID, a.Network, res.IPv4, ports)
+	}
 	if err != nil {
+		_ = d.releasePorts(a.ContainerID, a.Network)
 		_ = d.cni.DelNetworkList(context.WithoutCancel(ctx), list, rt)
 		return fail(err)
 	}
@@ -349,6 +356,9 @@ func (d *Driver) Detach(ctx context.Context, a driver.Attachment) error {
 }
 
 func (d *Driver) detach(ctx context.Context, network string, rt *libcni.RuntimeConf) error {
+	if err := d.releasePorts(rt.ContainerID, network); err != nil {
+		return err
+	}
 	conf, cachedRT, err := d.cni.GetNetworkListCachedConfig(&libcni.NetworkConfigList{Name: network}, rt)
 	if err != nil {
 		return err
@@ -419,12 +429,17 @@ func (d *Driver) GC(ctx context.Context, keep []driver.Attachment) error {
 			continue
 		}
 		var valid []types.GCAttachment
+		kept := map[string]bool{}
 		for _, a := range keep {
 			if a.Network == rec.Name {
 				valid = append(valid, types.GCAttachment{ContainerID: a.ContainerID, IfName: ifName(a)})
+				kept[a.ContainerID] = true
 			}
 		}
 		if err := d.cni.GCNetworkList(ctx, list, &libcni.GCArgs{ValidAttachments: valid}); err != nil {
+			errs = append(errs, fmt.Errorf("network %s: %w", rec.Name, err))
+		}
+		if err := d.releaseRules(func(id, network string) bool { return network == rec.Name && !kept[id] }); err != nil {
 			errs = append(errs, fmt.Errorf("network %s: %w", rec.Name, err))
 		}
 	}
