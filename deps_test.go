@@ -17,21 +17,22 @@ const module = "github.com/seed-e88ffcd2/berth"
 // allowed lists, for each package (directory), the berth packages its
 // non-test files may import. A prefix ending in "/" allows a subtree.
 var allowed = map[string][]string{
-	"resource":           {},
-	"dsl":                {"resource"},
-	"state":              {"resource"},
-	"plan":               {"resource", "state"},
-	"apply":              {"resource", "plan", "state", "driver"},
-	"driver":             {"resource"},
-	"driver/image":       {"resource", "driver"},
-	"driver/network":     {"resource", "driver"},
-	"driver/volume":      {"resource", "driver"},
-	"driver/container":   {"resource", "driver"},
-	"agent":              {"resource", "state", "driver", "driver/"},
-	"internal/fakes":     {"resource", "driver"},
-	"internal/testutil":  {},
-	"cmd/berth":          {"resource", "dsl", "state", "plan", "apply", "agent", "driver", "driver/"},
-	"examples/hello/app": {},
+	"resource":            {},
+	"dsl":                 {"resource", "internal/atomicfile"},
+	"state":               {"resource"},
+	"plan":                {"resource", "state"},
+	"apply":               {"resource", "plan", "state", "driver"},
+	"driver":              {"resource"},
+	"driver/image":        {"resource", "driver", "internal/atomicfile"},
+	"driver/network":      {"resource", "driver", "internal/atomicfile"},
+	"driver/volume":       {"resource", "driver", "internal/atomicfile"},
+	"driver/container":    {"resource", "driver", "internal/atomicfile"},
+	"agent":               {"resource", "state", "driver", "driver/"},
+	"internal/atomicfile": {},
+	"internal/fakes":      {"resource", "driver"},
+	"internal/testutil":   {},
+	"cmd/berth":           {"resource", "dsl", "state", "plan", "apply", "agent", "driver", "driver/"},
+	"examples/hello/app":  {},
 }
 
 func TestImportDirection(t *testing.T) {

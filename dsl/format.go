@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/seed-e88ffcd2/berth/internal/atomicfile"
 )
 
 // Format returns src in canonical layout: aligned equals signs, two-space
@@ -57,7 +58,7 @@ func FormatDir(dir string, write bool) (changed []string, diags hcl.Diagnostics)
 		}
 		fi, err := os.Stat(path)
 		if err == nil {
-			err = writeFileAtomic(path, out, fi.Mode().Perm())
+			err = atomicfile.WriteFile(path, out, fi.Mode().Perm())
 		}
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot write file",
@@ -65,29 +66,4 @@ func FormatDir(dir string, write bool) (changed []string, diags hcl.Diagnostics)
 		}
 	}
 	return changed, diags
-}
-
-// writeFileAtomic replaces path by data, so an interrupted fmt never
-// leaves a half-written configuration.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), perm); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -3,7 +3,6 @@ package container
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/seed-e88ffcd2/berth/internal/atomicfile"
 	"github.com/seed-e88ffcd2/berth/resource"
 )
 
@@ -234,7 +234,7 @@ func writeExit(dir string, e exitRecord) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "exit.json"), data, 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, "exit.json"), data, 0o644)
 }
 
 func readExit(dir string) (exitRecord, error) {
@@ -244,24 +244,4 @@ func readExit(dir string) (exitRecord, error) {
 		return e, err
 	}
 	return e, json.Unmarshal(data, &e)
-}
-
-// writeFileAtomic replaces path by a fully written file: temp file, fsync,
-// rename.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.Write(data)
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), perm); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

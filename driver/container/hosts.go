@@ -16,6 +16,7 @@ import (
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/seed-e88ffcd2/berth/driver"
+	"github.com/seed-e88ffcd2/berth/internal/atomicfile"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"github.com/zclconf/go-cty/cty"
 	"golang.org/x/sys/unix"
@@ -83,7 +84,7 @@ func writeMeta(dir string, m *meta) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "meta.json"), data, 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, "meta.json"), data, 0o644)
 }
 
 func readMeta(dir string) (*meta, error) {

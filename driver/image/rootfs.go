@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sys/unix"
 
+	"github.com/seed-e88ffcd2/berth/internal/atomicfile"
 	"github.com/seed-e88ffcd2/berth/resource"
 )
 
@@ -287,7 +288,7 @@ func (s *Store) writeCache(key string, v any) {
 	if err != nil {
 		return
 	}
-	_ = writeFileAtomic(filepath.Join(s.cacheDir(), key+".json"), b)
+	_ = atomicfile.WriteFile(filepath.Join(s.cacheDir(), key+".json"), b, 0o644)
 }
 
 // sourceError explains a source that cannot be read: which attribute, which

@@ -33,6 +33,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/seed-e88ffcd2/berth/driver"
+	"github.com/seed-e88ffcd2/berth/internal/atomicfile"
 	"github.com/seed-e88ffcd2/berth/resource"
 )
 
@@ -92,7 +93,7 @@ func New(cfg Config) (*Store, error) {
 	}
 	layoutFile := filepath.Join(root, "oci-layout")
 	if _, err := os.Stat(layoutFile); errors.Is(err, os.ErrNotExist) {
-		if err := writeFileAtomic(layoutFile, []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+		if err := atomicfile.WriteFile(layoutFile, []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
 			return nil, fmt.Errorf("image store: %w", err)
 		}
 	}
@@ -214,7 +215,7 @@ func (s *Store) updateRecords(fn func(*records) bool) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(s.recordsPath(), b); err != nil {
+	if err := atomicfile.WriteFile(s.recordsPath(), b, 0o644); err != nil {
 		return fmt.Errorf("image store: %w", err)
 	}
 	return s.writeIndex(recs)
@@ -246,7 +247,7 @@ func (s *Store) writeIndex(recs *records) error {
 	if old, err := os.ReadFile(path); err == nil && string(old) == string(b) {
 		return nil
 	}
-	if err := writeFileAtomic(path, b); err != nil {
+	if err := atomicfile.WriteFile(path, b, 0o644); err != nil {
 		return fmt.Errorf("image store: %w", err)
 	}
 	return nil

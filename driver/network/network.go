@@ -29,6 +29,7 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/seed-e88ffcd2/berth/driver"
+	"github.com/seed-e88ffcd2/berth/internal/atomicfile"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -278,7 +279,7 @@ func (d *Driver) createBridgeNetwork(n *bridgeNet, labels map[string]string) (er
 	if _, statErr := os.Stat(d.confPath(n.name)); statErr != nil {
 		undo = append(undo, func() { _ = os.Remove(d.confPath(n.name)) })
 	}
-	if err := writeFileAtomic(d.confPath(n.name), conf); err != nil {
+	if err := atomicfile.WriteFile(d.confPath(n.name), conf, 0o644); err != nil {
 		return fmt.Errorf("write CNI configuration: %w", err)
 	}
 	if _, statErr := os.Stat(d.recordPath(n.name)); statErr != nil {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/seed-e88ffcd2/berth/internal/atomicfile"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"golang.org/x/sys/unix"
 )
@@ -92,7 +93,7 @@ func (d *Driver) writeRecord(rec record) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(d.recordPath(rec.Name), data); err != nil {
+	if err := atomicfile.WriteFile(d.recordPath(rec.Name), data, 0o644); err != nil {
 		return fmt.Errorf("write network record: %w", err)
 	}
 	return nil
@@ -135,30 +136,4 @@ func (d *Driver) lock() (unlock func(), err error) {
 	}
 	// Closing the file releases the lock.
 	return func() { f.Close() }, nil
-}
-
-// writeFileAtomic replaces path with data (temp file, fsync, rename), so a
-// crash leaves the old content or the new, never a torn file, and leaves an
-// unchanged file alone.
-func writeFileAtomic(path string, data []byte) error {
-	if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
-		return nil
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

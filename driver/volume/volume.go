@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/seed-e88ffcd2/berth/driver"
+	"github.com/seed-e88ffcd2/berth/internal/atomicfile"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -173,34 +174,14 @@ func (d *Driver) Path(_ context.Context, name string) (string, error) {
 	return dir, nil
 }
 
-// writeMeta replaces the metadata file atomically (temp file, fsync,
-// rename) and leaves it alone when nothing changed.
+// writeMeta replaces the metadata file atomically and leaves it alone when
+// nothing changed.
 func (d *Driver) writeMeta(spec resource.VolumeSpec) error {
 	data, err := json.MarshalIndent(meta{Name: spec.Name, Labels: spec.Labels}, "", "  ")
 	if err != nil {
 		return err
 	}
-	path := d.metaPath(spec.Name)
-	if old, err := os.ReadFile(path); err == nil && string(old) == string(data) {
-		return nil
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+spec.Name+"-")
-	if err != nil {
-		return fmt.Errorf("write volume metadata: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write volume metadata: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write volume metadata: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write volume metadata: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteFile(d.metaPath(spec.Name), data, 0o644); err != nil {
 		return fmt.Errorf("write volume metadata: %w", err)
 	}
 	return nil
