@@ -241,13 +241,7 @@ func desiredValue(p *plan.Plan, s Step, values map[resource.Addr]cty.Value) (cty
 	if in == nil {
 		return cty.NilVal, fmt.Errorf("not in the configuration")
 	}
-	deps := map[resource.Addr]cty.Value{}
-	for _, d := range in.Deps {
-		if v, ok := values[d]; ok {
-			deps[d] = v
-		}
-	}
-	v, diags := in.Eval(deps)
+	v, diags := in.EvalWith(values)
 	if diags.HasErrors() {
 		return cty.NilVal, diags
 	}

@@ -204,13 +204,7 @@ func deleteReason(destroy bool) string {
 // container on a network that is recreated loses its interface).
 func planInstance(ctx context.Context, in *resource.Instance, prior *resource.Object, observed map[resource.Addr]resource.Observation, planned map[resource.Addr]cty.Value, recreated map[resource.Addr]bool, opts Options) (*Change, hcl.Diagnostics) {
 	schema := resource.SchemaOf(in.Addr.Kind)
-	deps := map[resource.Addr]cty.Value{}
-	for _, d := range in.Deps {
-		if v, ok := planned[d]; ok {
-			deps[d] = v
-		}
-	}
-	desired, diags := in.Eval(deps)
+	desired, diags := in.EvalWith(planned)
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -450,13 +444,7 @@ func EvalOutputs(cfg *resource.Config, values map[resource.Addr]cty.Value) (map[
 	out := map[string]cty.Value{}
 	var diags hcl.Diagnostics
 	for _, o := range cfg.Outputs {
-		deps := map[resource.Addr]cty.Value{}
-		for _, d := range o.Deps {
-			if v, ok := values[d]; ok {
-				deps[d] = v
-			}
-		}
-		v, d := o.Eval(deps)
+		v, d := o.EvalWith(values)
 		diags = append(diags, d...)
 		out[o.Name] = v
 	}

@@ -62,3 +62,24 @@ func (c *Config) Instance(addr Addr) *Instance {
 	}
 	return nil
 }
+
+// EvalWith evaluates the instance with the values of its dependencies taken
+// from values; dependencies missing there are treated as unknown.
+func (in *Instance) EvalWith(values map[Addr]cty.Value) (cty.Value, hcl.Diagnostics) {
+	return in.Eval(pick(in.Deps, values))
+}
+
+// EvalWith evaluates the output as Instance.EvalWith does.
+func (o *Output) EvalWith(values map[Addr]cty.Value) (cty.Value, hcl.Diagnostics) {
+	return o.Eval(pick(o.Deps, values))
+}
+
+func pick(deps []Addr, values map[Addr]cty.Value) map[Addr]cty.Value {
+	out := make(map[Addr]cty.Value, len(deps))
+	for _, d := range deps {
+		if v, ok := values[d]; ok {
+			out[d] = v
+		}
+	}
+	return out
+}

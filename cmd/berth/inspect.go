@@ -23,13 +23,9 @@ func (c *CLI) validate(_ context.Context, args []string) int {
 	var cf configFlags
 	cf.register(fs)
 	jsonOut := fs.Bool("json", false, "print the diagnostics as JSON")
-	if ok, code := parse(fs, args); !ok {
+	in, code, ok := c.parseConfig(fs, &cf, args)
+	if !ok {
 		return code
-	}
-	c.Color = c.Color && !cf.noColor
-	in, err := cf.inputs()
-	if err != nil {
-		return c.errorf("%v", err)
 	}
 	if *jsonOut {
 		cfg, diags := c.loadQuiet(in)
@@ -79,12 +75,9 @@ func (c *CLI) output(_ context.Context, args []string) int {
 	cf.register(fs)
 	jsonOut := fs.Bool("json", false, "print as JSON")
 	raw := fs.Bool("raw", false, "print a string output without quotes, for scripts")
-	if ok, code := parse(fs, args); !ok {
+	in, code, ok := c.parseConfig(fs, &cf, args)
+	if !ok {
 		return code
-	}
-	in, err := cf.inputs()
-	if err != nil {
-		return c.errorf("%v", err)
 	}
 	cfg, ok := c.load(in)
 	if !ok {

@@ -50,6 +50,20 @@ func (f *configFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noColor, "no-color", false, "no colours in the output")
 }
 
+// parseConfig parses a configuration command's flags and returns its
+// inputs; ok false means the command is over, with exit code code.
+func (c *CLI) parseConfig(fs *flag.FlagSet, cf *configFlags, args []string) (in inputs, code int, ok bool) {
+	if ok, code := parse(fs, args); !ok {
+		return in, code, false
+	}
+	c.Color = c.Color && !cf.noColor
+	in, err := cf.inputs()
+	if err != nil {
+		return in, c.errorf("%v", err), false
+	}
+	return in, 0, true
+}
+
 func (f *configFlags) inputs() (inputs, error) {
 	in := inputs{Dir: f.dir, Project: f.project, Vars: map[string]string{}, Refresh: true}
 	abs, err := filepath.Abs(f.dir)
@@ -166,13 +180,9 @@ func (c *CLI) plan(ctx context.Context, args []string) int {
 	destroy := fs.Bool("destroy", false, "plan the deletion of everything")
 	delData := fs.Bool("delete-volume-data", false, "allow deleting volumes that hold data")
 	lock := fs.Bool("lock", true, "hold the project's state lock while planning")
-	if ok, code := parse(fs, args); !ok {
+	in, code, ok := c.parseConfig(fs, &cf, args)
+	if !ok {
 		return code
-	}
-	c.Color = c.Color && !cf.noColor
-	in, err := cf.inputs()
-	if err != nil {
-		return c.errorf("%v", err)
 	}
 	in.Refresh, in.Destroy, in.DeleteVolumeData = *refresh, *destroy, *delData
 	cfg, ok := c.load(in)
@@ -240,13 +250,9 @@ func (c *CLI) applyCommand(ctx context.Context, name string, args []string) int 
 	refresh := fs.Bool("refresh", true, "observe the host for drift before planning")
 	parallelism := fs.Int("parallelism", 10, "changes applied at once")
 	delData := fs.Bool("delete-volume-data", false, "allow deleting volumes that hold data")
-	if ok, code := parse(fs, args); !ok {
+	in, code, ok := c.parseConfig(fs, &cf, args)
+	if !ok {
 		return code
-	}
-	c.Color = c.Color && !cf.noColor
-	in, err := cf.inputs()
-	if err != nil {
-		return c.errorf("%v", err)
 	}
 	in.Refresh, in.Destroy, in.DeleteVolumeData = *refresh, name == "destroy", *delData
 
@@ -258,6 +264,7 @@ func (c *CLI) applyCommand(ctx context.Context, name string, args []string) int 
 		if name == "destroy" {
 			return c.errorf("destroy takes no plan file; use berth plan -destroy -out FILE and berth apply FILE")
 		}
+		var err error
 		if saved, in, err = readPlan(fs.Arg(0)); err != nil {
 			return c.errorf("%v", err)
 		}
