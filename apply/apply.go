@@ -121,7 +121,7 @@ func Run(ctx context.Context, p *plan.Plan, drivers driver.Set, store Store, hoo
 			inflight++
 			go func() {
 				start := time.Now()
-				v, err := execute(ctx, drivers, n.step, desired)
+				v, err := execute(ctx, p, drivers, n.step, desired)
 				results <- result{n: n, value: v, err: err, elapsed: time.Since(start)}
 			}()
 		}
@@ -271,8 +271,23 @@ func desiredValue(p *plan.Plan, s Step, values map[resource.Addr]cty.Value) (cty
 	return v, nil
 }
 
-func execute(ctx context.Context, drivers driver.Set, s Step, desired cty.Value) (cty.Value, error) {
+// ErrDataLoss is returned for a volume that holds data when the plan did
+// not allow deleting volume data.
+var ErrDataLoss = errors.New("volume holds data")
+
+func execute(ctx context.Context, p *plan.Plan, drivers driver.Set, s Step, desired cty.Value) (cty.Value, error) {
 	d := drivers[s.Addr.Kind]
+	if s.Op == OpDelete && s.Addr.Kind == resource.KindVolume && !p.DeleteVolumeData {
+		// The last look before data goes: the plan may be old, or have
+		// seen the volume empty.
+		obs, err := d.Observe(ctx, s.Addr, desired)
+		if err != nil {
+			return cty.NilVal, err
+		}
+		if obs.DataBytes > 0 {
+			return cty.NilVal, fmt.Errorf("%w (%s) and -delete-volume-data was not given; the volume was kept", ErrDataLoss, plan.HumanBytes(obs.DataBytes))
+		}
+	}
 	switch s.Op {
 	case OpCreate:
 		return d.Create(ctx, s.Addr, desired)

@@ -61,8 +61,11 @@ type Plan struct {
 	Serial     uint64
 	ConfigHash string
 	Destroy    bool
-	Changes    []*Change // sorted by address
-	Outputs    map[string]cty.Value
+	// DeleteVolumeData records that the user allowed deleting volumes
+	// holding data; apply checks each volume again just before deleting.
+	DeleteVolumeData bool
+	Changes          []*Change // sorted by address
+	Outputs          map[string]cty.Value
 	// Config is what apply evaluates once dependencies are known. It is
 	// not saved in plan files: applying a saved plan loads it again.
 	Config *resource.Config
@@ -134,13 +137,14 @@ func (p *Plan) Change(addr resource.Addr) *Change {
 // two containers publishing one port), all of them, not the first.
 func Compute(ctx context.Context, cfg *resource.Config, snap *state.Snapshot, observed map[resource.Addr]resource.Observation, opts Options) (*Plan, hcl.Diagnostics) {
 	p := &Plan{
-		Project:    snap.Project,
-		Lineage:    snap.Lineage,
-		Serial:     snap.Serial,
-		ConfigHash: cfg.Hash,
-		Destroy:    opts.Destroy,
-		Config:     cfg,
-		Prior:      snap,
+		Project:          snap.Project,
+		Lineage:          snap.Lineage,
+		Serial:           snap.Serial,
+		ConfigHash:       cfg.Hash,
+		Destroy:          opts.Destroy,
+		Config:           cfg,
+		DeleteVolumeData: opts.DeleteVolumeData,
+		Prior:            snap,
 	}
 	var diags hcl.Diagnostics
 	planned := map[resource.Addr]cty.Value{}

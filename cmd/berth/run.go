@@ -152,12 +152,25 @@ func (c *CLI) compute(ctx context.Context, s *session, cfg *resource.Config, in 
 		c.errorf("%v", err)
 		return nil, false
 	}
-	var observed map[resource.Addr]resource.Observation
-	if in.Refresh {
-		observed, err = s.host.Observe(ctx, snap.Objects)
-		if err != nil {
-			c.errorf("refreshing: %v", err)
-			return nil, false
+	// Volumes are always looked at, also with -refresh=false: how much
+	// data a volume holds decides whether deleting it is allowed.
+	toObserve := snap.Objects
+	if !in.Refresh {
+		toObserve = map[resource.Addr]*resource.Object{}
+		for addr, obj := range snap.Objects {
+			if addr.Kind == resource.KindVolume {
+				toObserve[addr] = obj
+			}
+		}
+	}
+	observed, err := s.host.Observe(ctx, toObserve)
+	if err != nil {
+		c.errorf("refreshing: %v", err)
+		return nil, false
+	}
+	if !in.Refresh {
+		for addr, obs := range observed {
+			observed[addr] = resource.Observation{DataBytes: obs.DataBytes}
 		}
 	}
 	p, diags := plan.Compute(ctx, cfg, snap, observed, plan.Options{
