@@ -131,7 +131,7 @@ func (h *Host) Close() error { return h.Store.Close() }
 
 // Observe looks at every recorded object on the host, in parallel: the
 // refresh that turns what happened behind berth's back into drift.
-func (h *Host) Observe(ctx context.Context, objects map[resource.Addr]*resource.Object) (map[resource.Addr]resource.Observation, error) {
+func (h *Host) Observe(ctx context.Context, project string, objects map[resource.Addr]*resource.Object) (map[resource.Addr]resource.Observation, error) {
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup
@@ -148,7 +148,7 @@ func (h *Host) Observe(ctx context.Context, objects map[resource.Addr]*resource.
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			obs, err := d.Observe(ctx, addr, obj.Value)
+			obs, err := d.Observe(resource.WithOwner(ctx, resource.Owner{Project: project, Addr: addr}), addr, obj.Value)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

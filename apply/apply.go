@@ -276,6 +276,7 @@ func desiredValue(p *plan.Plan, s Step, values map[resource.Addr]cty.Value) (cty
 var ErrDataLoss = errors.New("volume holds data")
 
 func execute(ctx context.Context, p *plan.Plan, drivers driver.Set, s Step, desired cty.Value) (cty.Value, error) {
+	ctx = resource.WithOwner(ctx, resource.Owner{Project: p.Project, Addr: s.Addr})
 	d := drivers[s.Addr.Kind]
 	if s.Op == OpDelete && s.Addr.Kind == resource.KindVolume && !p.DeleteVolumeData {
 		// The last look before data goes: the plan may be old, or have

@@ -156,7 +156,7 @@ func Compute(ctx context.Context, cfg *resource.Config, snap *state.Snapshot, ob
 		recreated := map[resource.Addr]bool{}
 		for _, in := range order {
 			prior := snap.Objects[in.Addr]
-			ch, d := planInstance(ctx, in, prior, observed, planned, recreated, opts)
+			ch, d := planInstance(ctx, snap.Project, in, prior, observed, planned, recreated, opts)
 			diags = append(diags, d...)
 			if ch == nil {
 				continue
@@ -206,7 +206,7 @@ func deleteReason(destroy bool) string {
 // values of instances earlier in dependency order; recreated says which of
 // them are deleted and made again, which breaks whatever uses them (a
 // container on a network that is recreated loses its interface).
-func planInstance(ctx context.Context, in *resource.Instance, prior *resource.Object, observed map[resource.Addr]resource.Observation, planned map[resource.Addr]cty.Value, recreated map[resource.Addr]bool, opts Options) (*Change, hcl.Diagnostics) {
+func planInstance(ctx context.Context, project string, in *resource.Instance, prior *resource.Object, observed map[resource.Addr]resource.Observation, planned map[resource.Addr]cty.Value, recreated map[resource.Addr]bool, opts Options) (*Change, hcl.Diagnostics) {
 	schema := resource.SchemaOf(in.Addr.Kind)
 	desired, diags := in.EvalWith(planned)
 	if diags.HasErrors() {
@@ -219,7 +219,7 @@ func planInstance(ctx context.Context, in *resource.Instance, prior *resource.Ob
 	}
 	after := fillComputed(schema, desired, priorVal, true)
 	if opts.Preview != nil {
-		v, err := opts.Preview(ctx, in.Addr, priorVal, after)
+		v, err := opts.Preview(resource.WithOwner(ctx, resource.Owner{Project: project, Addr: in.Addr}), in.Addr, priorVal, after)
 		if err != nil {
 			return nil, append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,

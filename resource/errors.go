@@ -1,6 +1,9 @@
 package resource
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel kinds of system fault. Layers wrap them with %w and add context
 // (operation, address) on the way up; callers decide with errors.Is, never by
@@ -11,3 +14,18 @@ var (
 	ErrConflict      = errors.New("conflict")
 	ErrUnavailable   = errors.New("unavailable")
 )
+
+// Errorf returns an error of a sentinel kind whose message is only the
+// formatted text: errors.Is(err, kind) holds, and the user reads no
+// trailing ": conflict".
+func Errorf(kind error, format string, args ...any) error {
+	return &kindError{msg: fmt.Sprintf(format, args...), kind: kind}
+}
+
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }

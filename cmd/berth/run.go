@@ -163,7 +163,7 @@ func (c *CLI) compute(ctx context.Context, s *session, cfg *resource.Config, in 
 			}
 		}
 	}
-	observed, err := s.host.Observe(ctx, toObserve)
+	observed, err := s.host.Observe(ctx, cfg.Project, toObserve)
 	if err != nil {
 		c.errorf("refreshing: %v", err)
 		return nil, false
