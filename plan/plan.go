@@ -136,6 +136,7 @@ func (p *Plan) Change(addr resource.Addr) *Change {
 // every evaluation error and every refusal (a volume with data to delete,
 // two containers publishing one port), all of them, not the first.
 func Compute(ctx context.Context, cfg *resource.Config, snap *state.Snapshot, observed map[resource.Addr]resource.Observation, opts Options) (*Plan, hcl.Diagnostics) {
+	snap = conformed(snap)
 	p := &Plan{
 		Project:          snap.Project,
 		Lineage:          snap.Lineage,
@@ -193,6 +194,22 @@ func Compute(ctx context.Context, cfg *resource.Config, snap *state.Snapshot, ob
 		diags = append(diags, d...)
 	}
 	return p, diags
+}
+
+// conformed returns the snapshot with every recorded value brought to its
+// kind's current schema, so state written before an attribute existed
+// plans as if it had never been set.
+func conformed(snap *state.Snapshot) *state.Snapshot {
+	out := *snap
+	out.Objects = make(map[resource.Addr]*resource.Object, len(snap.Objects))
+	for addr, obj := range snap.Objects {
+		c := *obj
+		if schema := resource.SchemaOf(addr.Kind); schema != nil {
+			c.Value = resource.Conform(schema, obj.Value)
+		}
+		out.Objects[addr] = &c
+	}
+	return &out
 }
 
 func deleteReason(destroy bool) string {

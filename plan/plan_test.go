@@ -231,3 +231,24 @@ func TestSavedPlanRefusedWhenStale(t *testing.T) {
 		t.Fatalf("another configuration: err = %v, want the configuration changed", err)
 	}
 }
+
+// TestOldStateRecords: a record written before the schema gained
+// attributes plans without a panic and without a change.
+func TestOldStateRecords(t *testing.T) {
+	h := newHarness(t)
+	h.apply("removed")
+	vol := resource.Addr{Kind: resource.KindVolume, Name: "data"}
+	snap, _ := h.store.Snapshot("demo")
+	old := snap.Objects[vol]
+	old.Value = cty.ObjectVal(map[string]cty.Value{"name": old.Value.GetAttr("name"), "path": old.Value.GetAttr("path")})
+	if err := h.store.Put("demo", old); err != nil {
+		t.Fatal(err)
+	}
+	p, diags := h.plan(h.load("removed"), plan.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if ch := p.Change(vol); ch.Action != plan.NoOp {
+		t.Errorf("old volume record: %s %v, want no-op", ch.Action, ch.Reasons)
+	}
+}

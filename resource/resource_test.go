@@ -158,3 +158,37 @@ func TestChecks(t *testing.T) {
 		}
 	}
 }
+
+func TestConform(t *testing.T) {
+	// A volume recorded before it had labels, with an attribute berth has
+	// since dropped.
+	old := cty.ObjectVal(map[string]cty.Value{
+		"name":    cty.StringVal("data"),
+		"path":    cty.StringVal("/var/lib/berth/volumes/data"),
+		"retired": cty.True,
+	})
+	got := Conform(VolumeSchema, old)
+	if !got.Type().Equals(VolumeSchema.ImpliedType()) {
+		t.Fatalf("type %#v, want the schema's", got.Type())
+	}
+	if got.GetAttr("name").AsString() != "data" || !got.GetAttr("labels").IsNull() {
+		t.Errorf("conformed %#v", got)
+	}
+	// A container recorded without the resources block and with a port
+	// block that lacks host_ip.
+	ctr := cty.ObjectVal(map[string]cty.Value{
+		"name":  cty.StringVal("web"),
+		"image": cty.StringVal("img"),
+		"port":  cty.ListVal([]cty.Value{cty.ObjectVal(map[string]cty.Value{"target": cty.NumberIntVal(80), "published": cty.NumberIntVal(8080)})}),
+	})
+	got = Conform(ContainerSchema, ctr)
+	if !got.Type().Equals(ContainerSchema.ImpliedType()) {
+		t.Fatalf("container type %#v", got.Type())
+	}
+	if p := got.GetAttr("port").Index(cty.NumberIntVal(0)); p.GetAttr("published").AsBigFloat().String() != "8080" || !p.GetAttr("host_ip").IsNull() {
+		t.Errorf("port %#v", p)
+	}
+	if !got.GetAttr("resources").IsNull() || got.GetAttr("mount").LengthInt() != 0 {
+		t.Errorf("blocks %#v", got)
+	}
+}

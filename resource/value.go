@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/gocty"
 )
 
@@ -107,4 +108,48 @@ type Observation struct {
 	// DataBytes is the size of what a volume holds; deleting a volume with
 	// data needs an explicit flag.
 	DataBytes int64
+}
+
+// Conform brings a recorded value to the schema's current type: attributes
+// and blocks the schema gained since the value was recorded are added as
+// null (an empty list for list blocks), ones it lost are dropped, and
+// values convert where the type widened. A state written by an older berth
+// then plans as if the new attributes were never set — no panic, no
+// spurious diff.
+func Conform(schema *Schema, v cty.Value) cty.Value {
+	if v.IsNull() || !v.IsKnown() || !v.Type().IsObjectType() {
+		return cty.NullVal(schema.ImpliedType())
+	}
+	out := map[string]cty.Value{}
+	for name, a := range schema.Attributes {
+		out[name] = cty.NullVal(a.Type)
+		if v.Type().HasAttribute(name) {
+			if cv, err := convert.Convert(v.GetAttr(name), a.Type); err == nil {
+				out[name] = cv
+			}
+		}
+	}
+	for name, b := range schema.Blocks {
+		et := b.Schema.ImpliedType()
+		var old cty.Value
+		if v.Type().HasAttribute(name) {
+			old = v.GetAttr(name)
+		}
+		switch {
+		case b.Nesting == NestingSingle && old != cty.NilVal:
+			out[name] = Conform(b.Schema, old)
+		case b.Nesting == NestingSingle:
+			out[name] = cty.NullVal(et)
+		case old == cty.NilVal || old.IsNull() || !old.CanIterateElements() || old.LengthInt() == 0:
+			out[name] = cty.ListValEmpty(et)
+		default:
+			var elems []cty.Value
+			for it := old.ElementIterator(); it.Next(); {
+				_, e := it.Element()
+				elems = append(elems, Conform(b.Schema, e))
+			}
+			out[name] = cty.ListVal(elems)
+		}
+	}
+	return cty.ObjectVal(out)
 }
