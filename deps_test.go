@@ -31,7 +31,7 @@ var allowed = map[string][]string{
 	"internal/atomicfile": {},
 	"internal/fakes":      {"resource", "driver"},
 	"internal/testutil":   {},
-	"cmd/berth":           {"resource", "dsl", "state", "plan", "apply", "agent", "driver", "driver/"},
+	"cmd/berth":           {"resource", "dsl", "state", "plan", "apply", "agent"},
 	"examples/hello/app":  {},
 }
 

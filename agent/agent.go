@@ -69,12 +69,20 @@ func envOr(name, def string) string {
 	return def
 }
 
+// Init turns this process into a container's init when libcontainer
+// re-executed the binary for that, and returns at once otherwise. main
+// calls it first, before anything else runs.
+func Init() { container.Init() }
+
 // Host is an opened berth host.
 type Host struct {
 	Store      *state.Store
 	Drivers    driver.Set
-	Containers *container.Driver
+	containers *container.Driver
 }
+
+// Logs returns the files a container's stdout and stderr are written to.
+func (h *Host) Logs(id string) (stdout, stderr string) { return h.containers.Logs(id) }
 
 // Open opens the state store and builds the drivers.
 func Open(cfg Config) (*Host, error) {
@@ -122,7 +130,7 @@ func drivers(cfg Config) (*Host, error) {
 			resource.KindVolume:    volumes,
 			resource.KindContainer: containers,
 		},
-		Containers: containers,
+		containers: containers,
 	}, nil
 }
 

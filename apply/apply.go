@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/seed-e88ffcd2/berth/driver"
@@ -68,16 +69,17 @@ type Options struct {
 var ErrInterrupted = errors.New("apply interrupted")
 
 type node struct {
-	step  Step
-	after []*node // must finish before this one starts
-	next  []*node // wait for this one
-	wait  int
-	done  bool
+	step    Step
+	after   []*node // must finish before this one starts
+	next    []*node // wait for this one
+	wait    int
+	started bool
+	done    bool
 }
 
 // Run applies the plan and returns the project's state as it now is — also
 // when it fails, in which case the error says which changes failed and
-// which were not started.
+// which were never started.
 func Run(ctx context.Context, p *plan.Plan, drivers driver.Set, store Store, hooks Hooks, opts Options) (*state.Snapshot, error) {
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = 10
@@ -112,6 +114,7 @@ func Run(ctx context.Context, p *plan.Plan, drivers driver.Set, store Store, hoo
 			n := ready[0]
 			ready = ready[1:]
 			desired, err := desiredValue(p, n.step, values)
+			n.started = true
 			hooks.PreApply(n.step)
 			if err != nil {
 				hooks.PostApply(n.step, err, 0)
@@ -153,12 +156,15 @@ func Run(ctx context.Context, p *plan.Plan, drivers driver.Set, store Store, hoo
 
 	var notStarted []string
 	for _, n := range nodes {
-		if !n.done {
+		if !n.started {
 			notStarted = append(notStarted, string(n.step.Op)+" "+n.step.Addr.String())
 		}
 	}
-	if stopped && len(notStarted) > 0 {
-		errs = append(errs, fmt.Errorf("%w: not started: %v", ErrInterrupted, notStarted))
+	switch {
+	case stopped:
+		errs = append(errs, fmt.Errorf("%w; not started: %s", ErrInterrupted, listOrNone(notStarted)))
+	case len(errs) > 0 && len(notStarted) > 0:
+		errs = append(errs, fmt.Errorf("not started: %s", strings.Join(notStarted, ", ")))
 	}
 	snap, serr := store.Snapshot(p.Project)
 	if serr != nil {
@@ -166,6 +172,13 @@ func Run(ctx context.Context, p *plan.Plan, drivers driver.Set, store Store, hoo
 		snap = p.Prior
 	}
 	return snap, errors.Join(errs...)
+}
+
+func listOrNone(items []string) string {
+	if len(items) == 0 {
+		return "none"
+	}
+	return strings.Join(items, ", ")
 }
 
 // graph turns the plan's changes into steps and orders them: creates and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,6 +169,9 @@ func TestFailureRecordsWhatWasDone(t *testing.T) {
 	if slices.Contains(d.Calls, "create container.web") {
 		t.Error("the container was created although its network failed")
 	}
+	if !strings.Contains(err.Error(), "not started: create container.web") {
+		t.Errorf("the error does not name what was not started: %v", err)
+	}
 	// What was created before the failure is recorded; nothing else.
 	for addr := range snap.Objects {
 		if _, ok := d.Objects[addr]; !ok {
@@ -220,8 +224,8 @@ func TestParallelismIsBounded(t *testing.T) {
 		if _, err := apply.Run(context.Background(), p, d.Set(), store, nopHooks{}, apply.Options{Parallelism: par}); err != nil {
 			t.Fatal(err)
 		}
-		if got := int(d.MaxInflight.Load()); got > par {
-			t.Errorf("parallelism %d: %d calls ran at once", par, got)
+		if got := int(d.MaxInflight.Load()); got != par {
+			t.Errorf("parallelism %d: %d calls ran at once at most, want exactly %d", par, got, par)
 		}
 	}
 }

@@ -68,6 +68,16 @@ func Load(dir string, opts Options) (*resource.Config, hcl.Diagnostics) {
 		}
 	}
 	sort.Strings(names)
+	if len(names) == 0 {
+		// An empty configuration would plan the destruction of everything
+		// the project owns: a wrong -dir must not look like that.
+		cfg := &resource.Config{Dir: dir, Files: map[string]*hcl.File{}}
+		return cfg, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "No configuration files",
+			Detail:   fmt.Sprintf("%s holds no *.hcl files. Run berth in a configuration directory or name one with -dir; to delete what a project made, use berth destroy.", dir),
+		}}
+	}
 	return load(dir, names, opts)
 }
 

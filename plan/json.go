@@ -236,8 +236,13 @@ func (p *Plan) CheckSaved(saved *SavedPlan) error {
 		if !ok {
 			return fmt.Errorf("%s now needs %s, which the saved plan does not include; run berth plan again", c.Address, c.Action)
 		}
-		if o.Action != c.Action || !sameJSON(o.After, c.After) {
+		switch {
+		case o.Action != c.Action:
 			return fmt.Errorf("%s was planned as %s and now needs %s (the host changed since the plan was saved); run berth plan again", c.Address, o.Action, c.Action)
+		case !sameJSON(o.After, c.After) || !sameJSON(o.AfterUnknown, c.AfterUnknown):
+			return fmt.Errorf("%s would now be %s differently than the saved plan says (the host changed since); run berth plan again", c.Address, pastTense(c.Action))
+		case o.DataBytes != c.DataBytes:
+			return fmt.Errorf("%s now holds %s of data, the saved plan saw %s; run berth plan again", c.Address, HumanBytes(c.DataBytes), HumanBytes(o.DataBytes))
 		}
 		delete(old, c.Address)
 	}
@@ -259,4 +264,18 @@ func sameJSON(a, b any) bool {
 	_ = json.Unmarshal(ab, &av)
 	_ = json.Unmarshal(bb, &bv)
 	return reflect.DeepEqual(av, bv)
+}
+
+func pastTense(a Action) string {
+	switch a {
+	case Create:
+		return "created"
+	case Update:
+		return "updated"
+	case Replace:
+		return "replaced"
+	case Delete:
+		return "deleted"
+	}
+	return "kept"
 }

@@ -51,7 +51,9 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 		r.change(ch)
 		r.line(0, "")
 	}
-	if changes == 0 {
+	if changes == 0 && p.Destroy {
+		r.line(0, r.p.paint(colGreen+colBold, "Nothing to destroy:")+" the project has no recorded objects on this host.")
+	} else if changes == 0 {
 		r.line(0, r.p.paint(colGreen+colBold, "No changes.")+" The host matches the configuration.")
 	} else {
 		s := p.Summary()

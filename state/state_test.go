@@ -659,3 +659,43 @@ func TestFormatVersions(t *testing.T) {
 		})
 	}
 }
+
+func TestOutputsAndClaim(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "state.db"))
+	if err := s.SetOutputs("p", map[string]cty.Value{
+		"url":     cty.StringVal("http://127.0.0.1:8080/"),
+		"pending": cty.UnknownVal(cty.String),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Snapshot("p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snap.Outputs["url"]; got.AsString() != "http://127.0.0.1:8080/" {
+		t.Errorf("url = %#v", got)
+	}
+	if _, ok := snap.Outputs["pending"]; ok {
+		t.Error("an unknown output was recorded")
+	}
+	if snap.Serial != 0 {
+		t.Errorf("recording outputs bumped the serial to %d", snap.Serial)
+	}
+
+	if err := s.Claim("p", "/srv/a/app", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Claim("p", "/srv/a/app", false); err != nil {
+		t.Fatalf("the same directory again: %v", err)
+	}
+	err = s.Claim("p", "/srv/b/app", false)
+	if !errors.Is(err, resource.ErrConflict) || !strings.Contains(err.Error(), `project "p" belongs to the configuration in /srv/a/app`) {
+		t.Fatalf("another directory: %v", err)
+	}
+	if err := s.Claim("p", "/srv/b/app", true); err != nil {
+		t.Fatalf("forced: %v", err)
+	}
+	if snap, _ := s.Snapshot("p"); snap.Dir != "/srv/b/app" || snap.Outputs["url"].IsNull() {
+		t.Errorf("after the move: dir %q, outputs %v", snap.Dir, snap.Outputs)
+	}
+}

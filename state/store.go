@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
@@ -77,6 +79,11 @@ type Store struct {
 type projectMeta struct {
 	Lineage string `json:"lineage"`
 	Serial  uint64 `json:"serial"`
+	// Dir is the configuration directory that applies the project.
+	Dir string `json:"dir,omitempty"`
+	// Outputs are the output values of the last apply (cty JSON of an
+	// object); they are derived, so writing them does not bump the serial.
+	Outputs json.RawMessage `json:"outputs,omitempty"`
 }
 
 // Snapshot is a consistent read of one project.
@@ -85,7 +92,12 @@ type Snapshot struct {
 	// Lineage is empty and Serial zero for a project never written.
 	Lineage string
 	Serial  uint64
+	// Dir is the configuration directory that claimed the project, "" if
+	// none did yet.
+	Dir     string
 	Objects map[resource.Addr]*resource.Object
+	// Outputs are the output values recorded by the last apply.
+	Outputs map[string]cty.Value
 }
 
 // Sorted lists the objects by address, for stable output.
@@ -196,7 +208,14 @@ func (s *Store) Snapshot(project string) (*Snapshot, error) {
 		if err != nil {
 			return err
 		}
-		snap.Lineage, snap.Serial = meta.Lineage, meta.Serial
+		snap.Lineage, snap.Serial, snap.Dir = meta.Lineage, meta.Serial, meta.Dir
+		if len(meta.Outputs) > 0 {
+			v, err := ctyjson.Unmarshal(meta.Outputs, cty.DynamicPseudoType)
+			if err != nil {
+				return fmt.Errorf("outputs: %w", err)
+			}
+			snap.Outputs = v.AsValueMap()
+		}
 		return forEachRecord(pb, func(rec *record) error {
 			obj, err := rec.object()
 			if err != nil {
@@ -314,6 +333,65 @@ func (s *Store) bump(pb *bolt.Bucket) error {
 	}
 	meta.Serial++
 	return writeProjectMeta(pb, meta)
+}
+
+// SetOutputs records the output values of an apply; values not wholly
+// known are left out. The serial stays: outputs follow from the objects.
+func (s *Store) SetOutputs(project string, outputs map[string]cty.Value) error {
+	known := map[string]cty.Value{}
+	for name, v := range outputs {
+		if v.IsWhollyKnown() {
+			known[name] = v
+		}
+	}
+	obj := cty.EmptyObjectVal
+	if len(known) > 0 {
+		obj = cty.ObjectVal(known)
+	}
+	raw, err := ctyjson.Marshal(obj, cty.DynamicPseudoType)
+	if err != nil {
+		return fmt.Errorf("state of project %q: outputs: %w", project, err)
+	}
+	return s.updateMeta(project, func(meta *projectMeta) error {
+		meta.Outputs = raw
+		return nil
+	})
+}
+
+// Claim records dir as the configuration directory of project. A project
+// already claimed by another directory is refused (two directories with
+// the same name would otherwise delete each other's objects) unless force
+// is set, which moves the project to dir.
+func (s *Store) Claim(project, dir string, force bool) error {
+	return s.updateMeta(project, func(meta *projectMeta) error {
+		if meta.Dir != "" && meta.Dir != dir && !force {
+			return resource.Errorf(resource.ErrConflict,
+				"project %q belongs to the configuration in %s, not %s: give this one its own project with -project NAME, or pass -project %s to move the project here",
+				project, meta.Dir, dir, project)
+		}
+		meta.Dir = dir
+		return nil
+	})
+}
+
+func (s *Store) updateMeta(project string, fn func(*projectMeta) error) error {
+	if err := checkProject(project); err != nil {
+		return err
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		pb, err := tx.Bucket(bucketProjects).CreateBucketIfNotExists([]byte(project))
+		if err != nil {
+			return err
+		}
+		meta, err := readProjectMeta(pb)
+		if err != nil {
+			return err
+		}
+		if err := fn(&meta); err != nil {
+			return err
+		}
+		return writeProjectMeta(pb, meta)
+	})
 }
 
 func projectBucket(tx *bolt.Tx, project string) *bolt.Bucket {

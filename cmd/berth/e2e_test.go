@@ -91,8 +91,14 @@ func (h *host) write(name, content string) {
 func (h *host) berth(args ...string) (int, string) {
 	var out bytes.Buffer
 	c := &CLI{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out}
-	full := []string{args[0], "-dir", h.dir}
-	if args[0] != "state" {
+	full := []string{args[0]}
+	switch {
+	case len(args) > 1 && strings.HasSuffix(args[1], ".plan"):
+		// apply FILE: a saved plan carries its directory and variables.
+	case args[0] == "state" || args[0] == "output" || args[0] == "logs":
+		full = append(full, "-dir", h.dir)
+	default:
+		full = append(full, "-dir", h.dir)
 		full = append(full, h.vars...)
 	}
 	full = append(full, args[1:]...)
@@ -297,7 +303,7 @@ image "bb" {
 
 volume "v" {}
 `)
-	planFile := filepath.Join(t.TempDir(), "plan.json")
+	planFile := filepath.Join(t.TempDir(), "saved.plan")
 	h.must("plan", "-out", planFile)
 
 	// While another process holds the project's lock, apply is refused
@@ -528,7 +534,7 @@ container "sleeper" {
 	if err == nil {
 		t.Fatalf("interrupted destroy exited 0\n%s", out.String())
 	}
-	if !strings.Contains(stderr.String(), "Interrupt received") || !strings.Contains(stderr.String(), "apply stopped before it finished") {
+	if !strings.Contains(stderr.String(), "Interrupt received") || !strings.Contains(stderr.String(), "destroy stopped before it finished") {
 		t.Errorf("stderr does not explain the interruption:\n%s", stderr.String())
 	}
 	if n := strings.Count(out.String(), "Destruction complete"); n != 1 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,8 +11,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/seed-e88ffcd2/berth/dsl"
-	"github.com/seed-e88ffcd2/berth/plan"
 	"github.com/seed-e88ffcd2/berth/resource"
+	"github.com/seed-e88ffcd2/berth/state"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
@@ -23,8 +24,11 @@ func (c *CLI) validate(_ context.Context, args []string) int {
 	var cf configFlags
 	cf.register(fs)
 	jsonOut := fs.Bool("json", false, "print the diagnostics as JSON")
-	in, code, ok := c.parseConfig(fs, &cf, args)
+	in, pos, code, ok := c.parseConfig(fs, &cf, args)
 	if !ok {
+		return code
+	}
+	if code, ok := c.noArgs("validate", pos); !ok {
 		return code
 	}
 	if *jsonOut {
@@ -47,14 +51,18 @@ func (c *CLI) validate(_ context.Context, args []string) int {
 func (c *CLI) fmt(_ context.Context, args []string) int {
 	fs := c.newFlags("fmt", "[-check] [DIR]")
 	check := fs.Bool("check", false, "change nothing; exit 3 if a file is not formatted")
-	if ok, code := parse(fs, args); !ok {
+	dir := fs.String("dir", ".", "configuration directory (or give it as the argument)")
+	pos, ok, code := parse(fs, args)
+	if !ok {
 		return code
 	}
-	dir := "."
-	if fs.NArg() > 0 {
-		dir = fs.Arg(0)
+	if len(pos) > 1 {
+		return c.errorf("fmt takes at most one directory, but was given %s", strings.Join(pos, " "))
 	}
-	changed, diags := dsl.FormatDir(dir, !*check)
+	if len(pos) == 1 {
+		*dir = pos[0]
+	}
+	changed, diags := dsl.FormatDir(*dir, !*check)
 	if diags.HasErrors() {
 		c.diagnostics(nil, diags)
 		return 1
@@ -68,39 +76,77 @@ func (c *CLI) fmt(_ context.Context, args []string) int {
 	return 0
 }
 
-// output evaluates the outputs with the recorded state.
+// projectFlags are the flags of the commands that read a project's state
+// without loading its configuration.
+type projectFlags struct {
+	dir, project string
+	noColor      bool
+}
+
+func (f *projectFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.dir, "dir", ".", "configuration directory (names the project)")
+	fs.StringVar(&f.project, "project", "", "project (default: the directory's name)")
+	fs.BoolVar(&f.noColor, "no-color", false, "no colours in the output")
+}
+
+// snapshot opens the host and reads the project's state.
+func (c *CLI) snapshot(f *projectFlags, operation string, lock bool) (*session, *state.Snapshot, bool) {
+	c.Color = c.Color && !f.noColor
+	c.ErrColor = c.ErrColor && !f.noColor
+	project := f.project
+	if project == "" {
+		abs, err := filepath.Abs(f.dir)
+		if err != nil {
+			c.errorf("%v", err)
+			return nil, nil, false
+		}
+		project = dsl.ProjectName(abs)
+	}
+	s, err := c.open(project, operation, lock)
+	if err != nil {
+		c.errorf("%v", err)
+		return nil, nil, false
+	}
+	snap, err := s.host.Store.Snapshot(project)
+	if err != nil {
+		s.close()
+		c.errorf("%v", err)
+		return nil, nil, false
+	}
+	return s, snap, true
+}
+
+// output prints the output values the last apply recorded.
 func (c *CLI) output(_ context.Context, args []string) int {
 	fs := c.newFlags("output", "[flags] [NAME]")
-	var cf configFlags
-	cf.register(fs)
+	var pf projectFlags
+	pf.register(fs)
 	jsonOut := fs.Bool("json", false, "print as JSON")
 	raw := fs.Bool("raw", false, "print a string output without quotes, for scripts")
-	in, code, ok := c.parseConfig(fs, &cf, args)
+	pos, ok, code := parse(fs, args)
 	if !ok {
 		return code
 	}
-	cfg, ok := c.load(in)
+	if len(pos) > 1 {
+		return c.errorf("output takes at most one output name, but was given %s", strings.Join(pos, " "))
+	}
+	s, snap, ok := c.snapshot(&pf, "output", false)
 	if !ok {
 		return 1
 	}
-	s, err := c.open(cfg.Project, "output", false)
-	if err != nil {
-		return c.errorf("%v", err)
-	}
 	defer s.close()
-	snap, err := s.host.Store.Snapshot(cfg.Project)
-	if err != nil {
-		return c.errorf("%v", err)
+	outputs := snap.Outputs
+	if len(outputs) == 0 && len(snap.Objects) == 0 {
+		return c.errorf("project %q has no recorded outputs: run berth apply first", snap.Project)
 	}
-	outputs, diags := plan.EvalOutputs(cfg, snapshotValues(snap))
-	c.diagnostics(cfg, diags)
-	if name := fs.Arg(0); name != "" {
+	if len(pos) == 1 {
+		name := pos[0]
 		v, ok := outputs[name]
 		if !ok {
-			return c.errorf("no output named %q", name)
+			return c.errorf("no output named %q was recorded by the last apply (recorded: %s)", name, strings.Join(sortedKeys(outputs), ", "))
 		}
 		switch {
-		case *raw && v.IsKnown() && v.Type() == cty.String && !v.IsNull():
+		case *raw && v.Type() == cty.String && !v.IsNull():
 			fmt.Fprintln(c.Stdout, v.AsString())
 		case *jsonOut:
 			b, _ := ctyJSON(v)
@@ -126,94 +172,66 @@ func (c *CLI) output(_ context.Context, args []string) int {
 // state lists, shows and forgets records of the project.
 func (c *CLI) state(_ context.Context, args []string) int {
 	fs := c.newFlags("state", "list | show ADDR | rm ADDR  [flags]")
-	dir := fs.String("dir", ".", "configuration directory (names the project)")
-	project := fs.String("project", "", "project (default: the directory's name)")
+	var pf projectFlags
+	pf.register(fs)
 	jsonOut := fs.Bool("json", false, "print as JSON (list, show)")
-	// Flags may come before or after the subcommand.
-	var sub string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		sub, args = args[0], args[1:]
-	}
-	if ok, code := parse(fs, args); !ok {
+	pos, ok, code := parse(fs, args)
+	if !ok {
 		return code
 	}
-	rest := fs.Args()
-	if sub == "" && len(rest) > 0 {
-		sub = rest[0]
-		if ok, code := parse(fs, rest[1:]); !ok {
-			return code
-		}
-		rest = fs.Args()
-	}
-	if sub == "" {
+	if len(pos) == 0 {
 		fs.Usage()
 		return 1
 	}
-	if *project == "" {
-		abs, err := filepath.Abs(*dir)
-		if err != nil {
-			return c.errorf("%v", err)
-		}
-		*project = dsl.ProjectName(abs)
-	}
-	s, err := c.open(*project, "state "+sub, sub == "rm")
-	if err != nil {
-		return c.errorf("%v", err)
-	}
-	defer s.close()
-	snap, err := s.host.Store.Snapshot(*project)
-	if err != nil {
-		return c.errorf("%v", err)
-	}
-	addrArg := func() (resource.Addr, bool) {
-		if len(rest) != 1 {
-			c.errorf("state %s takes one address, such as container.web", sub)
-			return resource.Addr{}, false
-		}
-		a, err := resource.ParseAddr(rest[0])
-		if err != nil {
-			c.errorf("%v", err)
-			return a, false
-		}
-		if snap.Objects[a] == nil {
-			c.errorf("%s is not in the state of project %q (berth state list shows what is)", a, *project)
-			return a, false
-		}
-		return a, true
-	}
+	sub, rest := pos[0], pos[1:]
 	switch sub {
 	case "list":
+		if len(rest) > 0 {
+			return c.errorf("state list takes no arguments, but was given %s", strings.Join(rest, " "))
+		}
+	case "show", "rm":
+		if len(rest) != 1 {
+			return c.errorf("state %s takes one address, such as container.web", sub)
+		}
+	default:
+		return c.errorf("unknown state command %q: use list, show or rm", sub)
+	}
+	s, snap, ok := c.snapshot(&pf, "state "+sub, sub == "rm")
+	if !ok {
+		return 1
+	}
+	defer s.close()
+	if sub == "list" {
 		if *jsonOut {
 			list := []map[string]any{}
 			for _, obj := range snap.Sorted() {
 				list = append(list, objectJSON(obj))
 			}
-			return c.printJSON(map[string]any{"project": *project, "serial": snap.Serial, "lineage": snap.Lineage, "objects": list})
+			return c.printJSON(map[string]any{"project": snap.Project, "serial": snap.Serial, "lineage": snap.Lineage, "objects": list})
 		}
 		for _, obj := range snap.Sorted() {
 			fmt.Fprintln(c.Stdout, obj.Addr)
 		}
-	case "show":
-		a, ok := addrArg()
-		if !ok {
-			return 1
-		}
+		return 0
+	}
+	a, err := resource.ParseAddr(rest[0])
+	if err != nil {
+		return c.errorf("%v", err)
+	}
+	if snap.Objects[a] == nil {
+		return c.errorf("%s is not in the state of project %q (berth state list shows what is)", a, snap.Project)
+	}
+	if sub == "show" {
 		if *jsonOut {
 			return c.printJSON(objectJSON(snap.Objects[a]))
 		}
 		writeObject(c.Stdout, snap.Objects[a])
-	case "rm":
-		a, ok := addrArg()
-		if !ok {
-			return 1
-		}
-		if err := s.host.Store.Delete(*project, a); err != nil {
-			return c.errorf("%v", err)
-		}
-		fmt.Fprintf(c.Stdout, "Removed %s from the state. The object on the host was left as it is; berth no longer manages it.\n", a)
-	default:
-		return c.errorf("unknown state command %q: use list, show or rm", sub)
+		return 0
 	}
+	if err := s.host.Store.Delete(snap.Project, a); err != nil {
+		return c.errorf("%v", err)
+	}
+	fmt.Fprintf(c.Stdout, "Removed %s from the state. The object on the host was left as it is; berth no longer tracks it (an apply of this project may take it back).\n", a)
 	return 0
 }
 
@@ -276,40 +294,33 @@ func writeBody(body *hclwrite.Body, schema *resource.Schema, v cty.Value) {
 // logs prints a container's output files.
 func (c *CLI) logs(_ context.Context, args []string) int {
 	fs := c.newFlags("logs", "[flags] container.NAME")
-	dir := fs.String("dir", ".", "configuration directory (names the project)")
-	project := fs.String("project", "", "project (default: the directory's name)")
-	if ok, code := parse(fs, args); !ok {
+	var pf projectFlags
+	pf.register(fs)
+	pos, ok, code := parse(fs, args)
+	if !ok {
 		return code
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return c.errorf("logs takes one container address, such as container.web")
 	}
-	a, err := resource.ParseAddr(fs.Arg(0))
+	a, err := resource.ParseAddr(pos[0])
 	if err != nil || a.Kind != resource.KindContainer {
-		return c.errorf("logs takes a container address, such as container.web")
+		return c.errorf("logs takes a container address, such as container.web, not %q", pos[0])
 	}
-	if *project == "" {
-		abs, _ := filepath.Abs(*dir)
-		*project = dsl.ProjectName(abs)
-	}
-	s, err := c.open(*project, "logs", false)
-	if err != nil {
-		return c.errorf("%v", err)
+	s, snap, ok := c.snapshot(&pf, "logs", false)
+	if !ok {
+		return 1
 	}
 	defer s.close()
-	snap, err := s.host.Store.Snapshot(*project)
-	if err != nil {
-		return c.errorf("%v", err)
-	}
 	obj := snap.Objects[a]
 	if obj == nil {
-		return c.errorf("%s is not in the state of project %q", a, *project)
+		return c.errorf("%s is not in the state of project %q (berth state list shows what is)", a, snap.Project)
 	}
 	var spec resource.ContainerSpec
 	if err := resource.Decode(obj.Value, &spec); err != nil {
 		return c.errorf("%v", err)
 	}
-	stdout, stderr := s.host.Containers.Logs(spec.ID)
+	stdout, stderr := s.host.Logs(spec.ID)
 	for _, p := range []struct {
 		path string
 		w    io.Writer

@@ -16,7 +16,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/seed-e88ffcd2/berth/driver/container"
+	"github.com/seed-e88ffcd2/berth/agent"
 	"golang.org/x/term"
 )
 
@@ -28,7 +28,7 @@ func init() {
 	runtime.LockOSThread()
 	// Before main and after nsenter's constructor: if this process is a
 	// container's init, it becomes it here and never returns.
-	container.Init()
+	agent.Init()
 }
 
 // version is set by the Makefile with -ldflags.
@@ -36,11 +36,12 @@ var version = "dev"
 
 func main() {
 	cli := &CLI{
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		Color:  term.IsTerminal(int(os.Stdout.Fd())) && os.Getenv("NO_COLOR") == "",
-		TTY:    term.IsTerminal(int(os.Stdin.Fd())),
+		Stdin:    os.Stdin,
+		Stdout:   os.Stdout,
+		Stderr:   os.Stderr,
+		Color:    term.IsTerminal(int(os.Stdout.Fd())) && os.Getenv("NO_COLOR") == "",
+		ErrColor: term.IsTerminal(int(os.Stderr.Fd())) && os.Getenv("NO_COLOR") == "",
+		TTY:      term.IsTerminal(int(os.Stdin.Fd())),
 	}
 	os.Exit(cli.Run(context.Background(), os.Args[1:]))
 }
@@ -50,6 +51,7 @@ type CLI struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Color          bool // Stdout is a terminal and NO_COLOR is unset
+	ErrColor       bool // likewise for Stderr
 	TTY            bool // Stdin is a terminal: prompts may be asked
 }
 
@@ -72,6 +74,9 @@ var commands = map[string]command{
 
 // Run runs one command and returns the process exit code.
 func (c *CLI) Run(ctx context.Context, args []string) int {
+	if len(args) > 0 && (args[0] == "-version" || args[0] == "--version") {
+		args[0] = "version"
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
 		c.usage()
 		return 0
@@ -98,7 +103,10 @@ func (c *CLI) usage() {
 	fmt.Fprintln(c.Stderr, "\nRun berth COMMAND -h for a command's flags.")
 }
 
-func (c *CLI) version(_ context.Context, _ []string) int {
+func (c *CLI) version(_ context.Context, args []string) int {
+	if code, ok := c.noArgs("version", args); !ok {
+		return code
+	}
 	fmt.Fprintln(c.Stdout, "berth", version)
 	return 0
 }
@@ -106,7 +114,7 @@ func (c *CLI) version(_ context.Context, _ []string) int {
 // errorf prints an error the way every command does.
 func (c *CLI) errorf(format string, args ...any) int {
 	msg := fmt.Sprintf(format, args...)
-	if c.Color {
+	if c.ErrColor {
 		fmt.Fprintf(c.Stderr, "\x1b[31;1mError:\x1b[0m %s\n", msg)
 	} else {
 		fmt.Fprintf(c.Stderr, "Error: %s\n", msg)
@@ -126,14 +134,31 @@ func (c *CLI) newFlags(name, usage string) *flag.FlagSet {
 	return fs
 }
 
-func parse(fs *flag.FlagSet, args []string) (ok bool, code int) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return false, 0
+// parse parses flags wherever they stand among the arguments — berth
+// state show container.web -json — and returns the positional arguments in
+// order. ok false means the command is over, with exit code code.
+func parse(fs *flag.FlagSet, args []string) (pos []string, ok bool, code int) {
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, false, 0
+			}
+			return nil, false, 1
 		}
-		return false, 1
+		if fs.NArg() == 0 {
+			return pos, true, 0
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	return true, 0
+}
+
+// noArgs refuses positional arguments a command does not take.
+func (c *CLI) noArgs(name string, pos []string) (code int, ok bool) {
+	if len(pos) > 0 {
+		return c.errorf("%s takes no arguments, but was given %s (flags start with -)", name, strings.Join(pos, " ")), false
+	}
+	return 0, true
 }
 
 // multiFlag collects a repeatable flag such as -var.

@@ -52,16 +52,18 @@ func (f *configFlags) register(fs *flag.FlagSet) {
 
 // parseConfig parses a configuration command's flags and returns its
 // inputs; ok false means the command is over, with exit code code.
-func (c *CLI) parseConfig(fs *flag.FlagSet, cf *configFlags, args []string) (in inputs, code int, ok bool) {
-	if ok, code := parse(fs, args); !ok {
-		return in, code, false
+func (c *CLI) parseConfig(fs *flag.FlagSet, cf *configFlags, args []string) (in inputs, pos []string, code int, ok bool) {
+	pos, ok, code = parse(fs, args)
+	if !ok {
+		return in, nil, code, false
 	}
 	c.Color = c.Color && !cf.noColor
+	c.ErrColor = c.ErrColor && !cf.noColor
 	in, err := cf.inputs()
 	if err != nil {
-		return in, c.errorf("%v", err), false
+		return in, nil, c.errorf("%v", err), false
 	}
-	return in, 0, true
+	return in, pos, 0, true
 }
 
 func (f *configFlags) inputs() (inputs, error) {
@@ -113,7 +115,7 @@ func (c *CLI) diagnostics(cfg *resource.Config, diags hcl.Diagnostics) {
 	if cfg != nil {
 		files = cfg.Files
 	}
-	_ = dsl.WriteDiagnostics(c.Stderr, files, diags, c.Color)
+	_ = dsl.WriteDiagnostics(c.Stderr, files, diags, c.ErrColor)
 }
 
 // session is an opened host with the project's lock held.
@@ -150,6 +152,11 @@ func (c *CLI) compute(ctx context.Context, s *session, cfg *resource.Config, in 
 	snap, err := s.host.Store.Snapshot(cfg.Project)
 	if err != nil {
 		c.errorf("%v", err)
+		return nil, false
+	}
+	if snap.Dir != "" && snap.Dir != cfg.Dir && in.Project == "" {
+		c.errorf("project %q belongs to the configuration in %s, not %s: give this one its own project with -project NAME, or pass -project %s to move the project here",
+			cfg.Project, snap.Dir, cfg.Dir, cfg.Project)
 		return nil, false
 	}
 	// Volumes are always looked at, also with -refresh=false: how much
@@ -193,8 +200,11 @@ func (c *CLI) plan(ctx context.Context, args []string) int {
 	destroy := fs.Bool("destroy", false, "plan the deletion of everything")
 	delData := fs.Bool("delete-volume-data", false, "allow deleting volumes that hold data")
 	lock := fs.Bool("lock", true, "hold the project's state lock while planning")
-	in, code, ok := c.parseConfig(fs, &cf, args)
+	in, pos, code, ok := c.parseConfig(fs, &cf, args)
 	if !ok {
+		return code
+	}
+	if code, ok := c.noArgs("plan", pos); !ok {
 		return code
 	}
 	in.Refresh, in.Destroy, in.DeleteVolumeData = *refresh, *destroy, *delData
@@ -234,7 +244,9 @@ func (c *CLI) plan(ctx context.Context, args []string) int {
 }
 
 func savePlan(path string, p *plan.Plan, in inputs) error {
-	f, err := os.Create(path)
+	// Plans hold configured values such as environment variables: secrets
+	// stay readable by their owner only.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -263,27 +275,47 @@ func (c *CLI) applyCommand(ctx context.Context, name string, args []string) int 
 	refresh := fs.Bool("refresh", true, "observe the host for drift before planning")
 	parallelism := fs.Int("parallelism", 10, "changes applied at once")
 	delData := fs.Bool("delete-volume-data", false, "allow deleting volumes that hold data")
-	in, code, ok := c.parseConfig(fs, &cf, args)
+	in, pos, code, ok := c.parseConfig(fs, &cf, args)
 	if !ok {
 		return code
 	}
 	in.Refresh, in.Destroy, in.DeleteVolumeData = *refresh, name == "destroy", *delData
+	if *parallelism < 1 {
+		return c.errorf("-parallelism must be at least 1")
+	}
 
 	var saved *plan.SavedPlan
-	if fs.NArg() > 1 {
-		return c.errorf("%s takes at most one plan file", name)
+	if len(pos) > 1 {
+		return c.errorf("%s takes at most one plan file, but was given %s", name, strings.Join(pos, " "))
 	}
-	if fs.NArg() == 1 {
+	if len(pos) == 1 {
 		if name == "destroy" {
 			return c.errorf("destroy takes no plan file; use berth plan -destroy -out FILE and berth apply FILE")
 		}
+		var conflicting []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "dir", "project", "var", "var-file", "refresh", "delete-volume-data":
+				conflicting = append(conflicting, "-"+f.Name)
+			}
+		})
+		if len(conflicting) > 0 {
+			return c.errorf("a saved plan applies exactly as it was made; %s cannot change it (make a new plan with them instead)", strings.Join(conflicting, ", "))
+		}
 		var err error
-		if saved, in, err = readPlan(fs.Arg(0)); err != nil {
+		if saved, in, err = readPlan(pos[0]); err != nil {
 			return c.errorf("%v", err)
 		}
 	}
-	cfg, ok := c.load(in)
-	if !ok {
+	var cfg *resource.Config
+	if name == "destroy" && !hasConfig(in.Dir) {
+		// Destroying needs only the project's state: it works after the
+		// configuration was deleted.
+		cfg = &resource.Config{Dir: in.Dir, Project: in.Project}
+		if cfg.Project == "" {
+			cfg.Project = dsl.ProjectName(in.Dir)
+		}
+	} else if cfg, ok = c.load(in); !ok {
 		return 1
 	}
 	s, err := c.open(cfg.Project, name, true)
@@ -297,7 +329,7 @@ func (c *CLI) applyCommand(ctx context.Context, name string, args []string) int 
 	}
 	if saved != nil {
 		if err := p.CheckSaved(saved); err != nil {
-			return c.errorf("the saved plan %s cannot be applied: %v", fs.Arg(0), err)
+			return c.errorf("the saved plan %s cannot be applied: %v", pos[0], err)
 		}
 	} else if !*jsonOut {
 		if err := plan.RenderText(c.Stdout, p, c.Color); err != nil {
@@ -314,7 +346,16 @@ func (c *CLI) applyCommand(ctx context.Context, name string, args []string) int 
 			return 1
 		}
 	}
+	if err := s.host.Store.Claim(cfg.Project, cfg.Dir, in.Project != ""); err != nil {
+		return c.errorf("%v", err)
+	}
 	return c.run(ctx, s, p, *jsonOut, *parallelism)
+}
+
+// hasConfig reports whether dir holds configuration files.
+func hasConfig(dir string) bool {
+	matches, _ := filepath.Glob(filepath.Join(dir, "*.hcl"))
+	return len(matches) > 0
 }
 
 func readPlan(path string) (*plan.SavedPlan, inputs, error) {
@@ -377,12 +418,18 @@ func (c *CLI) run(ctx context.Context, s *session, p *plan.Plan, jsonOut bool, p
 		fmt.Fprintln(c.Stdout)
 	}
 	snap, err := apply.Run(ctx, p, s.host.Drivers, s.host.Store, hooks, apply.Options{Parallelism: parallelism, Stop: stop})
-	values := snapshotValues(snap)
-	outputs, _ := plan.EvalOutputs(p.Config, values)
+	outputs, _ := plan.EvalOutputs(p.Config, snapshotValues(snap))
 	if p.Destroy {
 		outputs = nil
 	}
+	if oerr := s.host.Store.SetOutputs(p.Project, outputs); oerr != nil {
+		err = errors.Join(err, oerr)
+	}
 	sum := p.Summary()
+	verb := "apply"
+	if p.Destroy {
+		verb = "destroy"
+	}
 	if jsonOut {
 		ev := map[string]any{"type": "apply_complete", "summary": p.JSON().Summary, "serial": snap.Serial}
 		if err != nil {
@@ -393,15 +440,19 @@ func (c *CLI) run(ctx context.Context, s *session, p *plan.Plan, jsonOut bool, p
 	}
 	if err != nil {
 		if errors.Is(err, apply.ErrInterrupted) {
-			c.errorf("apply stopped before it finished. The state records what was done; run berth apply again to finish.\n%v", err)
+			c.errorf("%s stopped before it finished. The state records what was done; run berth %s again to finish.\n%v", verb, verb, err)
 		} else {
-			c.errorf("apply failed. The state records what was done; fix the cause and run berth apply again.\n%v", err)
+			c.errorf("%s failed. The state records what was done; fix the cause and run berth %s again.\n%v", verb, verb, err)
 		}
 		return 1
 	}
 	if !jsonOut {
-		fmt.Fprintf(c.Stdout, "\n%s %d added, %d changed, %d replaced, %d destroyed.\n",
-			paint(c.Color, "\x1b[32;1m", "Apply complete!"), sum.Add, sum.Change, sum.Replace, sum.Destroy)
+		if p.Destroy {
+			fmt.Fprintf(c.Stdout, "\n%s %d destroyed.\n", paint(c.Color, "\x1b[32;1m", "Destroy complete!"), sum.Destroy)
+		} else {
+			fmt.Fprintf(c.Stdout, "\n%s %d added, %d changed, %d replaced, %d destroyed.\n",
+				paint(c.Color, "\x1b[32;1m", "Apply complete!"), sum.Add, sum.Change, sum.Replace, sum.Destroy)
+		}
 		c.printOutputs(outputs, false)
 	}
 	return 0

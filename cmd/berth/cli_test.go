@@ -1,0 +1,109 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestVolumeDataNeverDeletedUnseen: -refresh=false and saved plans do not
+// get around the rule that a volume holding data is deleted only with
+// -delete-volume-data.
+func TestVolumeDataNeverDeletedUnseen(t *testing.T) {
+	h := newHost(t, "clivol")
+	h.write("main.hcl", "volume \"v\" {}\n\noutput \"path\" {\n  value = volume.v.path\n}\n")
+	h.must("apply", "-auto-approve")
+	path := strings.TrimSpace(h.must("output", "-raw", "path"))
+	if err := os.WriteFile(filepath.Join(path, "precious"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := h.berth("destroy", "-auto-approve", "-refresh=false")
+	if code == 0 || !strings.Contains(out, "volume.v holds 4 B of data") {
+		t.Fatalf("destroy -refresh=false of a volume with data: exit %d\n%s", code, out)
+	}
+	// A saved plan made while the volume was empty is refused once it
+	// holds data; apply's last look refuses it too.
+	if err := os.Remove(filepath.Join(path, "precious")); err != nil {
+		t.Fatal(err)
+	}
+	planFile := filepath.Join(t.TempDir(), "destroy.plan")
+	h.must("plan", "-destroy", "-out", planFile)
+	if err := os.WriteFile(filepath.Join(path, "precious"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out = h.berth("apply", planFile)
+	if code == 0 || !strings.Contains(out, "volume.v holds 4 B of data") {
+		t.Fatalf("a saved destroy plan after the volume got data: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(path, "precious")); err != nil {
+		t.Fatalf("the data is gone: %v", err)
+	}
+	if fi, err := os.Stat(planFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("plan file mode %v, %v: want 0600, plans may hold secrets", fi.Mode().Perm(), err)
+	}
+}
+
+// TestOutputsComeFromTheState: berth output prints what the last apply
+// recorded, whatever the variables say now, and needs no configuration.
+func TestOutputsComeFromTheState(t *testing.T) {
+	h := newHost(t, "cliout")
+	h.write("main.hcl", "variable \"n\" {\n  default = 1\n}\n\nvolume \"v\" {}\n\noutput \"n\" {\n  value = var.n\n}\n")
+	if code, out := h.berth("output"); code == 0 || !strings.Contains(out, "no recorded outputs: run berth apply first") {
+		t.Fatalf("output before any apply: exit %d\n%s", code, out)
+	}
+	h.must("apply", "-auto-approve", "-var", "n=7")
+	t.Setenv("BERTH_VAR_n", "9")
+	if out := h.must("output", "n"); strings.TrimSpace(out) != `"7"` {
+		t.Errorf("output n = %q, want the applied 7", out)
+	}
+	if code, out := h.berth("output", "nope"); code == 0 || !strings.Contains(out, `no output named "nope"`) {
+		t.Errorf("output of an unknown name: exit %d\n%s", code, out)
+	}
+}
+
+// TestProjectsAndArguments: two directories with one name are not one
+// project; an empty directory is an error, not "destroy everything"; a
+// destroy works after the configuration is gone; flags may follow
+// arguments and stray arguments are refused.
+func TestProjectsAndArguments(t *testing.T) {
+	h := newHost(t, "cliproj")
+	h.write("main.hcl", "volume \"v\" {}\n")
+	h.must("apply", "-auto-approve")
+
+	twin := filepath.Join(t.TempDir(), "cliproj")
+	if err := os.MkdirAll(twin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(twin, "main.hcl"), []byte("volume \"w\" {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := &host{t: t, dir: twin}
+	code, out := other.berth("plan")
+	if code == 0 || !strings.Contains(out, `project "cliproj" belongs to the configuration in `+h.dir) {
+		t.Fatalf("plan of a same-named directory: exit %d\n%s", code, out)
+	}
+
+	empty := &host{t: t, dir: t.TempDir()}
+	if code, out := empty.berth("plan"); code == 0 || !strings.Contains(out, "holds no *.hcl files") {
+		t.Errorf("plan of an empty directory: exit %d\n%s", code, out)
+	}
+	if code, out := h.berth("plan", "extra"); code == 0 || !strings.Contains(out, "plan takes no arguments") {
+		t.Errorf("plan with a stray argument: exit %d\n%s", code, out)
+	}
+	if out := h.must("state", "show", "volume.v", "-json"); !strings.Contains(out, `"address": "volume.v"`) {
+		t.Errorf("state show ADDR -json:\n%s", out)
+	}
+
+	// The configuration is deleted; destroy still cleans up.
+	if err := os.Remove(filepath.Join(h.dir, "main.hcl")); err != nil {
+		t.Fatal(err)
+	}
+	if out := h.must("destroy", "-auto-approve"); !strings.Contains(out, "Destroy complete! 1 destroyed.") {
+		t.Errorf("destroy without a configuration:\n%s", out)
+	}
+	if out := h.must("state", "list"); out != "" {
+		t.Errorf("state after destroy:\n%s", out)
+	}
+	h.write("main.hcl", "volume \"v\" {}\n") // for the cleanup's destroy
+}
