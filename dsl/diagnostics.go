@@ -1,12 +1,15 @@
 package dsl
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/mitchellh/go-wordwrap"
 )
 
 // WriteDiagnostics renders diagnostics with source snippets, file names
@@ -43,9 +46,76 @@ func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 		c.Subject, c.Context = relRange(d.Subject), relRange(d.Context)
 		out[i] = &c
 	}
-	width := uint(0)
-	if color {
-		width = 78
+	for _, d := range out {
+		if err := writeDiagnostic(w, relFiles, d, color); err != nil {
+			return err
+		}
 	}
-	return hcl.NewDiagnosticTextWriter(w, relFiles, width, color).WriteDiagnostics(out)
+	return nil
 }
+
+// writeDiagnostic writes one diagnostic: severity and summary, the place
+// as file, line and column, the source line with the range marked under
+// it (with colour, also highlighted), and the detail. hcl's own writer
+// names no column and marks the range only with colour.
+func writeDiagnostic(w io.Writer, files map[string]*hcl.File, d *hcl.Diagnostic, color bool) error {
+	paint := func(code, s string) string {
+		if !color {
+			return s
+		}
+		return code + s + "\x1b[0m"
+	}
+	var b strings.Builder
+	if d.Severity == hcl.DiagWarning {
+		b.WriteString(paint("\x1b[33;1m", "Warning: ") + paint("\x1b[1m", d.Summary) + "\n\n")
+	} else {
+		b.WriteString(paint("\x1b[31;1m", "Error: ") + paint("\x1b[1m", d.Summary) + "\n\n")
+	}
+	if r := d.Subject; r != nil {
+		fmt.Fprintf(&b, "  on %s line %d, column %d", r.Filename, r.Start.Line, r.Start.Column)
+		f := files[r.Filename]
+		if f != nil {
+			// The native syntax's navigator names the enclosing block,
+			// as hcl's own writer does.
+			if cs, ok := f.Nav.(interface{ ContextString(int) string }); ok {
+				if ctx := cs.ContextString(r.Start.Byte); ctx != "" {
+					b.WriteString(", in " + ctx)
+				}
+			}
+		}
+		b.WriteString(":\n")
+		if f != nil {
+			lines := strings.Split(string(f.Bytes), "\n")
+			if n := r.Start.Line; n >= 1 && n <= len(lines) {
+				line := strings.TrimRight(lines[n-1], "\r")
+				prefix := fmt.Sprintf("  %3d: ", n)
+				start := min(max(r.Start.Column-1, 0), len(line))
+				end := len(line)
+				if r.End.Line == r.Start.Line {
+					end = min(max(r.End.Column-1, start+1), len(line))
+				}
+				if end <= start {
+					end = min(start+1, len(line))
+				}
+				b.WriteString(prefix + line[:start] + paint("\x1b[4m", line[start:end]) + line[end:] + "\n")
+				if end > start {
+					b.WriteString(strings.Repeat(" ", len(prefix)+displayWidth(line[:start])) + paint("\x1b[31m", strings.Repeat("^", displayWidth(line[start:end]))) + "\n")
+				}
+			}
+		}
+		b.WriteString("\n")
+	}
+	if d.Detail != "" {
+		detail := d.Detail
+		if color {
+			detail = wordwrap.WrapString(detail, 78)
+		}
+		b.WriteString(detail + "\n\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// displayWidth counts characters, so the marker lines up under text that
+// is not ASCII; tabs count as the terminal would show them, one cell.
+func displayWidth(s string) int { return utf8.RuneCountInString(s) }
