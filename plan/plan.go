@@ -287,11 +287,11 @@ func planInstance(ctx context.Context, project string, in *resource.Instance, pr
 	return ch, diags
 }
 
-// fillComputed sets the computed attributes of a desired value. Computed
-// attributes the user left unset take the prior value when there is one
-// (keepUnknown false) or become unknown; on the first pass, before the
-// action is known, computed-only attributes are unknown so that Preview
-// recomputes them.
+// fillComputed sets the computed attributes of a desired value. On the
+// first pass, before the action is known, optional computed attributes the
+// user left unset keep their prior value and the others become unknown, so
+// that Preview recomputes them; on the second (the object is kept or
+// updated), what is still unknown takes the prior value.
 func fillComputed(schema *resource.Schema, v, prior cty.Value, firstPass bool) cty.Value {
 	set := map[string]cty.Value{}
 	for name, a := range schema.Attributes {
@@ -329,7 +329,8 @@ func checkDataLoss(ch *Change, opts Options) hcl.Diagnostics {
 		Severity: hcl.DiagError,
 		Summary:  fmt.Sprintf("%s holds %s of data", ch.Addr, HumanBytes(ch.DataBytes)),
 		Detail: fmt.Sprintf("This plan would %s the volume and lose its data. berth never deletes a volume's data unless told: "+
-			"re-run with -delete-volume-data if that is what you want, or keep the volume in the configuration.", ch.Action),
+			"re-run with -delete-volume-data if that is what you want; to keep the data, keep the volume in the configuration, "+
+			"or stop managing it with berth state rm %s (it stays on the host).", ch.Action, ch.Addr),
 	}}
 }
 

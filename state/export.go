@@ -84,6 +84,11 @@ func (s *Store) Import(project string, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("import state of project %q: %w", project, err)
 	}
+	if doc.Project != "" && doc.Project != project {
+		// The objects' owners are recorded on the host as the exporting
+		// project; importing them elsewhere would not make them ours.
+		return resource.Errorf(resource.ErrConflict, "import state of project %q: the export is of project %q", project, doc.Project)
+	}
 	err = s.update(func(tx *bolt.Tx) error {
 		projects := tx.Bucket(bucketProjects)
 		if pb := projects.Bucket([]byte(project)); pb != nil {

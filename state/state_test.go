@@ -699,3 +699,19 @@ func TestOutputsAndClaim(t *testing.T) {
 		t.Errorf("after the move: dir %q, outputs %v", snap.Dir, snap.Outputs)
 	}
 }
+
+func TestImportRefusesAnotherProject(t *testing.T) {
+	s := openAt(t, filepath.Join(t.TempDir(), "state.db"))
+	obj := &resource.Object{Addr: resource.Addr{Kind: resource.KindVolume, Name: "v"}, Value: cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal("v")})}
+	if err := s.Put("alpha", obj); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.Export("alpha", &buf); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Import("beta", bytes.NewReader(buf.Bytes()))
+	if !errors.Is(err, resource.ErrConflict) || !strings.Contains(err.Error(), `the export is of project "alpha"`) {
+		t.Fatalf("importing alpha's export as beta: %v", err)
+	}
+}
