@@ -18,7 +18,7 @@ var ContainerSchema = &Schema{
 		"env":         {Type: strMap, Optional: true, Doc: "environment, added to the image's"},
 		"working_dir": {Type: cty.String, Optional: true, Validate: validateAbsPath},
 		"user":        {Type: cty.String, Optional: true, Doc: "user[:group], by name or number"},
-		"hostname":    {Type: cty.String, Optional: true, Doc: "defaults to the container name"},
+		"hostname":    {Type: cty.String, Optional: true, Validate: validateHostname, Doc: "defaults to the container name"},
 		"restart": {Type: cty.String, Optional: true, Default: cty.StringVal("no"), Update: InPlace, Validate: validateRestart,
 			Doc: `"no", "always", "unless-stopped", "on-failure[:N]"; enforced by the agent`},
 		"read_only":    {Type: cty.Bool, Optional: true, Default: cty.False, Doc: "mount the root filesystem read-only"},

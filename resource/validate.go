@@ -198,3 +198,32 @@ func validateName(v cty.Value) error {
 	}
 	return nil
 }
+
+// validateHostname checks a hostname as RFC 1123 has it: labels of
+// letters, digits and '-', neither starting nor ending with '-', of at most
+// 63 characters, joined by dots, 253 characters in all. It is written into
+// the container's /etc/hosts and /etc/hostname, where a space or a newline
+// (a file() read without trimspace) would break the line.
+func validateHostname(v cty.Value) error {
+	s := v.AsString()
+	if strings.TrimSpace(s) != s {
+		return fmt.Errorf("%q is not a hostname: it has leading or trailing white space (trimspace() removes it)", s)
+	}
+	if len(s) == 0 || len(s) > 253 {
+		return fmt.Errorf("%q is not a hostname: it must be 1 to 253 characters long", s)
+	}
+	for _, label := range strings.Split(s, ".") {
+		if len(label) == 0 || len(label) > 63 {
+			return fmt.Errorf("%q is not a hostname: each dot-separated label must be 1 to 63 characters long", s)
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("%q is not a hostname: a label may not start or end with '-'", s)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Errorf("%q is not a hostname: use only letters, digits, '-' and dots between labels", s)
+			}
+		}
+	}
+	return nil
+}

@@ -16,6 +16,8 @@ package container
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,6 +37,7 @@ import (
 	"github.com/seed-e88ffcd2/berth/driver"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 	"golang.org/x/sys/unix"
 )
 
@@ -125,13 +128,12 @@ func (d *Driver) stateRoot() string           { return filepath.Join(d.cfg.RunDi
 func (d *Driver) netnsPath(id string) string  { return filepath.Join(d.cfg.RunDir, "netns", id) }
 func (d *Driver) cgroupPath(id string) string { return d.cfg.CgroupParent + "/" + id }
 
-// containerID is the runtime id of a container: its name, which is unique
-// on the host and already limited to characters libcontainer accepts. A
-// missing name (the DSL normally fills it) falls back to the address.
+// containerID is the runtime id of the container spec describes: its name,
+// which is unique on the host and already limited to characters
+// libcontainer accepts. A missing name (the DSL normally fills it) falls
+// back to the address. The id always follows the name, never an earlier
+// id: a renamed container is a new container.
 func containerID(addr resource.Addr, spec *resource.ContainerSpec) string {
-	if spec.ID != "" {
-		return spec.ID
-	}
 	if spec.Name != "" {
 		return spec.Name
 	}
@@ -140,6 +142,67 @@ func containerID(addr resource.Addr, spec *resource.ContainerSpec) string {
 		id += "-" + strings.Trim(string(addr.Key), `"`)
 	}
 	return id
+}
+
+// recordedID is the runtime id of a container that exists: the id recorded
+// with it, which differs from its name when an older berth kept the id
+// across a rename.
+func recordedID(addr resource.Addr, spec *resource.ContainerSpec) string {
+	if spec.ID != "" {
+		return spec.ID
+	}
+	return containerID(addr, spec)
+}
+
+// unrecorded stands for the owner of an object made before berth recorded
+// owners.
+const unrecorded = "no recorded owner (made by an older berth)"
+
+// foreignOwner returns who else owns an object recorded with owner, or ""
+// when the caller in ctx may use it: it is the caller's; no caller is known
+// (a direct driver call); or no owner is recorded and legacy says the
+// caller's state holds this very object, which an older berth made without
+// recording its owner.
+func foreignOwner(ctx context.Context, owner string, legacy bool) string {
+	o, ok := resource.OwnerOf(ctx)
+	switch {
+	case !ok || owner == o.String() || owner == "" && legacy:
+		return ""
+	case owner == "":
+		return unrecorded
+	}
+	return owner
+}
+
+func ownerOf(ctx context.Context) string {
+	if o, ok := resource.OwnerOf(ctx); ok {
+		return o.String()
+	}
+	return ""
+}
+
+func alreadyExists(name, owner string) error {
+	return resource.Errorf(resource.ErrAlreadyExists, "container %q already exists on this host and belongs to %s; choose another name, or destroy it there", name, owner)
+}
+
+// specHash fingerprints the value a container is made from, without the
+// attributes the driver computes, so that the same configuration hashes
+// the same whether or not a plan filled them in. Create adopts an existing
+// container only when it was made from the same value.
+func specHash(v cty.Value) (string, error) {
+	computed := map[string]cty.Value{}
+	for name, a := range resource.ContainerSchema.Attributes {
+		if a.Computed {
+			computed[name] = cty.NullVal(a.Type)
+		}
+	}
+	v = resource.WithAttrs(v, computed)
+	data, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 func decode(addr resource.Addr, v cty.Value) (*resource.ContainerSpec, error) {
@@ -154,8 +217,9 @@ func decode(addr resource.Addr, v cty.Value) (*resource.ContainerSpec, error) {
 }
 
 // Preview fills in the id, which follows from the name, and checks what
-// can be checked before anything is built: bind sources must exist and
-// published host ports must be free.
+// can be checked before anything is built: the name must not be another
+// owner's container, bind sources must exist and published host ports must
+// be free.
 func (d *Driver) Preview(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
 	if !desired.IsKnown() || desired.IsNull() {
 		return desired, nil
@@ -177,14 +241,15 @@ func (d *Driver) Preview(ctx context.Context, addr resource.Addr, prior, desired
 		}
 	}
 	id := cty.UnknownVal(cty.String)
-	if prior.IsKnown() && !prior.IsNull() && prior.GetAttr("id").IsKnown() && !prior.GetAttr("id").IsNull() {
-		id = prior.GetAttr("id")
-	} else if name := desired.GetAttr("name"); name.IsKnown() {
+	if name := desired.GetAttr("name"); name.IsKnown() {
 		spec := resource.ContainerSpec{}
 		if !name.IsNull() {
 			spec.Name = name.AsString()
 		}
 		id = cty.StringVal(containerID(addr, &spec))
+		if err := d.checkOwner(ctx, addr, prior, id.AsString()); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := d.checkPorts(ctx, id, desired.GetAttr("port")); err != nil {
 		errs = append(errs, err)
@@ -193,6 +258,27 @@ func (d *Driver) Preview(ctx context.Context, addr resource.Addr, prior, desired
 		return cty.NilVal, err
 	}
 	return resource.WithAttrs(desired, map[string]cty.Value{"id": id}), nil
+}
+
+// checkOwner refuses to plan a container whose name another owner's
+// container holds.
+func (d *Driver) checkOwner(ctx context.Context, addr resource.Addr, prior cty.Value, id string) error {
+	m, err := readMeta(d.dir(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	legacy := false
+	if prior.IsWhollyKnown() && !prior.IsNull() {
+		if p, err := decode(addr, prior); err == nil {
+			legacy = recordedID(addr, p) == id
+		}
+	}
+	if other := foreignOwner(ctx, m.Owner, legacy); other != "" {
+		return alreadyExists(m.Name, other)
+	}
+	return nil
 }
 
 // checkPorts asks the networks, if they can tell, whether the published
@@ -213,28 +299,41 @@ func (d *Driver) checkPorts(ctx context.Context, id, ports cty.Value) error {
 }
 
 // Create builds and starts the container. A container of the same id that
-// is already running with its metadata recorded is returned as it is, so
-// a repeated create changes nothing; leftovers of a create that crashed
-// are removed first.
+// the same owner made from the same value and that was started is returned
+// as it is, so a repeated create changes nothing; one made from another
+// value (its record dropped from the state, then its configuration changed)
+// and the leftovers of a create that crashed are removed first. Another
+// owner's container is refused.
 func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Value) (cty.Value, error) {
 	spec, err := decode(addr, desired)
 	if err != nil {
 		return cty.NilVal, err
 	}
+	hash, err := specHash(desired)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
 	id := containerID(addr, spec)
-	if m, err := readMeta(d.dir(id)); err == nil && m.Started {
-		if _, err := libcontainer.Load(d.stateRoot(), id); err == nil {
-			return m.computed(desired), nil
+	if m, err := readMeta(d.dir(id)); err == nil {
+		if other := foreignOwner(ctx, m.Owner, true); other != "" {
+			return cty.NilVal, fmt.Errorf("%s: %w", addr, alreadyExists(m.Name, other))
 		}
+		if m.Started && m.SpecHash == hash {
+			if _, err := libcontainer.Load(d.stateRoot(), id); err == nil {
+				return m.computed(desired), nil
+			}
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return cty.NilVal, fmt.Errorf("%s: container %s: %w", addr, id, err)
 	}
 	if err := d.cleanup(ctx, id); err != nil {
 		return cty.NilVal, fmt.Errorf("%s: remove leftovers of container %s: %w", addr, id, err)
 	}
-	m, err := d.create(ctx, id, spec)
+	m, err := d.create(ctx, id, spec, ownerOf(ctx), hash)
 	if err != nil {
 		// What create made is undone by the same path Delete takes, which
 		// tolerates every partial state.
-		if cerr := d.cleanup(context.WithoutCancel(ctx), id); cerr != nil {
+		if cerr := d.cleanup(ctx, id); cerr != nil {
 			err = fmt.Errorf("%w (and cleaning up failed: %v)", err, cerr)
 		}
 		return cty.NilVal, fmt.Errorf("%s: create container %s: %w", addr, id, err)
@@ -245,7 +344,7 @@ func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Val
 // Update changes cgroup limits of the running container and records the
 // other in-place attributes (labels, restart policy, stop settings), which
 // berth reads when it needs them.
-func (d *Driver) Update(_ context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
+func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
 	spec, err := decode(addr, desired)
 	if err != nil {
 		return cty.NilVal, err
@@ -254,10 +353,17 @@ func (d *Driver) Update(_ context.Context, addr resource.Addr, prior, desired ct
 	if err != nil {
 		return cty.NilVal, err
 	}
-	id := containerID(addr, priorSpec)
+	hash, err := specHash(desired)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	id := recordedID(addr, priorSpec)
 	m, err := readMeta(d.dir(id))
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("%s: container %s: %w", addr, id, resource.ErrNotFound)
+	}
+	if other := foreignOwner(ctx, m.Owner, true); other != "" {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, alreadyExists(m.Name, other))
 	}
 	c, err := libcontainer.Load(d.stateRoot(), id)
 	if err != nil {
@@ -277,6 +383,9 @@ func (d *Driver) Update(_ context.Context, addr resource.Addr, prior, desired ct
 		return cty.NilVal, fmt.Errorf("%s: update resources of container %s: %w", addr, id, err)
 	}
 	m.Labels, m.Restart, m.StopSignal, m.StopTimeout = spec.Labels, spec.Restart, spec.StopSignal, spec.StopTimeout
+	// The container is now what desired describes, so a create from the
+	// same value (after its record was dropped from the state) adopts it.
+	m.SpecHash = hash
 	if err := writeMeta(d.dir(id), m); err != nil {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
@@ -284,19 +393,24 @@ func (d *Driver) Update(_ context.Context, addr resource.Addr, prior, desired ct
 }
 
 // Delete stops the container (its stop signal, then SIGKILL after its
-// stop timeout) and removes everything it had on the host.
+// stop timeout) and removes everything it had on the host. A container
+// another owner now holds under this id is not the caller's any more: it
+// is left alone and the delete succeeds.
 func (d *Driver) Delete(ctx context.Context, addr resource.Addr, prior cty.Value) error {
 	spec, err := decode(addr, prior)
 	if err != nil {
 		return err
 	}
-	id := containerID(addr, spec)
-	if c, err := libcontainer.Load(d.stateRoot(), id); err == nil {
-		sig, timeout := stopSettings(spec.StopSignal, spec.StopTimeout)
-		if m, err := readMeta(d.dir(id)); err == nil {
-			// The recorded settings are the newest: Update writes them.
-			sig, timeout = stopSettings(m.StopSignal, m.StopTimeout)
+	id := recordedID(addr, spec)
+	sig, timeout := stopSettings(spec.StopSignal, spec.StopTimeout)
+	if m, err := readMeta(d.dir(id)); err == nil {
+		if foreignOwner(ctx, m.Owner, true) != "" {
+			return nil
 		}
+		// The recorded settings are the newest: Update writes them.
+		sig, timeout = stopSettings(m.StopSignal, m.StopTimeout)
+	}
+	if c, err := libcontainer.Load(d.stateRoot(), id); err == nil {
 		if err := d.stop(ctx, c, sig, timeout); err != nil {
 			return fmt.Errorf("%s: stop container %s: %w", addr, id, err)
 		}
@@ -307,15 +421,20 @@ func (d *Driver) Delete(ctx context.Context, addr resource.Addr, prior cty.Value
 	return nil
 }
 
-// Observe reports a container gone from libcontainer as Missing and one
-// whose process ended as Degraded, with its exit status when this process
-// (the agent that started it) recorded one.
-func (d *Driver) Observe(_ context.Context, addr resource.Addr, prior cty.Value) (resource.Observation, error) {
+// Observe reports a container gone from libcontainer, or now another
+// owner's, as Missing and one whose process ended as Degraded, with its
+// exit status when this process (the agent that started it) recorded one.
+func (d *Driver) Observe(ctx context.Context, addr resource.Addr, prior cty.Value) (resource.Observation, error) {
 	spec, err := decode(addr, prior)
 	if err != nil {
 		return resource.Observation{}, err
 	}
-	id := containerID(addr, spec)
+	id := recordedID(addr, spec)
+	if m, err := readMeta(d.dir(id)); err == nil {
+		if other := foreignOwner(ctx, m.Owner, true); other != "" {
+			return resource.Observation{Health: resource.Missing, Reason: fmt.Sprintf("container %s now belongs to %s", m.Name, other)}, nil
+		}
+	}
 	c, err := libcontainer.Load(d.stateRoot(), id)
 	if errors.Is(err, libcontainer.ErrNotExist) {
 		return resource.Observation{Health: resource.Missing, Reason: "container was removed outside berth"}, nil
@@ -403,8 +522,10 @@ func waitStopped(ctx context.Context, c *libcontainer.Container, timeout time.Du
 // failed create left it in: the libcontainer container (and its cgroup),
 // the network attachments while the namespace still exists, the namespace,
 // the root filesystem mount and the state directory. Then the peers' hosts
-// files forget it.
+// files forget it. It runs to the end even when ctx is cancelled (a second
+// Ctrl-C): stopping half way would leak CNI rules, mounts and directories.
 func (d *Driver) cleanup(ctx context.Context, id string) error {
+	ctx = context.WithoutCancel(ctx)
 	var errs []error
 	if c, err := libcontainer.Load(d.stateRoot(), id); err == nil {
 		if running(c) {

@@ -22,8 +22,9 @@ const (
 	netBridge  = "bridge"  // a persistent namespace joined to bridge networks
 )
 
-// create does the work of Create; on error the caller runs cleanup.
-func (d *Driver) create(ctx context.Context, id string, spec *resource.ContainerSpec) (*meta, error) {
+// create does the work of Create, recording the container's owner and the
+// hash of the value it is made from; on error the caller runs cleanup.
+func (d *Driver) create(ctx context.Context, id string, spec *resource.ContainerSpec, owner, hash string) (*meta, error) {
 	dir := d.dir(id)
 	for _, sub := range []string{"upper", "work", "rootfs"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
@@ -35,7 +36,7 @@ func (d *Driver) create(ctx context.Context, id string, spec *resource.Container
 		hostname = spec.Name
 	}
 	m := &meta{
-		ID: id, Name: spec.Name, Hostname: hostname,
+		ID: id, Name: spec.Name, Hostname: hostname, Owner: owner, SpecHash: hash,
 		Labels: spec.Labels, Restart: spec.Restart, StopSignal: spec.StopSignal, StopTimeout: spec.StopTimeout,
 	}
 	mode, err := d.networkMode(ctx, spec, m)

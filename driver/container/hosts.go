@@ -23,8 +23,8 @@ import (
 )
 
 // meta is what berth records about a container beside libcontainer's own
-// state: what name resolution between containers and Delete need, and the
-// in-place attributes Update changes.
+// state: what name resolution between containers and Delete need, the
+// in-place attributes Update changes, and whose container it is.
 type meta struct {
 	ID          string            `json:"id"`
 	Name        string            `json:"name"`
@@ -38,6 +38,13 @@ type meta struct {
 	// Started is set once the init runs; a directory without it is the
 	// leftover of a create that did not finish.
 	Started bool `json:"started"`
+	// Owner is who made the container (resource.Owner), written before
+	// anything else so that even a create in progress is claimed; empty
+	// for a container an older berth made.
+	Owner string `json:"owner,omitempty"`
+	// SpecHash fingerprints the value the container was made from
+	// (specHash), so Create adopts it only if it would make the same one.
+	SpecHash string `json:"spec_hash,omitempty"`
 }
 
 // attachmentMeta is one bridge network the container is attached to.

@@ -19,14 +19,25 @@ import (
 // digests can be computed at plan time.
 var sourceAttrs = []string{"name", "archive", "rootfs", "command", "entrypoint", "env", "working_dir", "user", "labels"}
 
-// Preview imports the image's source into the store's blobs and fills in
-// id, digest and ref, so a plan shows "image digest changed" before
-// anything runs. Importing is harmless: blobs are content-addressed, and
-// nothing is recorded, so unreferenced ones are collected later. With a
-// source not yet known, the computed attributes are unknown.
+// Preview refuses a name another owner recorded, then imports the image's
+// source into the store's blobs and fills in id, digest and ref, so a plan
+// shows "image digest changed" before anything runs. Importing is
+// harmless: blobs are content-addressed, and nothing is recorded, so
+// unreferenced ones are collected later. With a source not yet known, the
+// computed attributes are unknown.
 func (s *Store) Preview(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
 	if desired.IsNull() || !desired.IsKnown() {
 		return desired, nil
+	}
+	if name := desired.GetAttr("name"); name.IsKnown() {
+		n := defaultName(addr)
+		if !name.IsNull() {
+			n = name.AsString()
+		}
+		legacy := !prior.IsNull() && prior.GetAttr("name").RawEquals(name)
+		if err := s.checkOwner(ctx, n, legacy); err != nil {
+			return cty.NilVal, err
+		}
 	}
 	for _, a := range sourceAttrs {
 		if !desired.GetAttr(a).IsWhollyKnown() {
@@ -56,8 +67,47 @@ func (s *Store) Preview(ctx context.Context, addr resource.Addr, prior, desired 
 	return filled(desired, spec.Name, img.ID, img.Digest), nil
 }
 
+// checkOwner refuses a name whose record another owner made. See
+// foreignOwner for legacy.
+func (s *Store) checkOwner(ctx context.Context, name string, legacy bool) error {
+	recs, err := s.readRecords()
+	if err != nil {
+		return err
+	}
+	if old := recs.Images[name]; old != nil {
+		if other := foreignOwner(ctx, old.Owner, legacy); other != "" {
+			return alreadyExists(name, other)
+		}
+	}
+	return nil
+}
+
+func alreadyExists(name, owner string) error {
+	return resource.Errorf(resource.ErrAlreadyExists, "image name %q already exists on this host and belongs to %s; choose another name, or destroy it there", name, owner)
+}
+
+// unrecorded stands for the owner of a name recorded before berth recorded
+// owners.
+const unrecorded = "no recorded owner (made by an older berth)"
+
+// foreignOwner returns who else owns a name recorded with owner, or ""
+// when the caller in ctx may use it: it is the caller's; no caller is known
+// (a direct driver call); or no owner is recorded and legacy says the
+// caller's state holds this very name, which an older berth recorded
+// without its owner.
+func foreignOwner(ctx context.Context, owner string, legacy bool) string {
+	o, ok := resource.OwnerOf(ctx)
+	switch {
+	case !ok || owner == o.String() || owner == "" && legacy:
+		return ""
+	case owner == "":
+		return unrecorded
+	}
+	return owner
+}
+
 // Create imports the image, unpacks its layers that are not unpacked yet
-// and records its name.
+// and records its name, which must not be another owner's.
 func (s *Store) Create(ctx context.Context, addr resource.Addr, desired cty.Value) (cty.Value, error) {
 	if err := ctx.Err(); err != nil {
 		return cty.NilVal, err
@@ -78,16 +128,32 @@ func (s *Store) Create(ctx context.Context, addr resource.Addr, desired cty.Valu
 	if _, err := s.ensureLayers(img); err != nil {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
-	// A name moves to the new digest, as a docker tag does; the image it
-	// named before stays until garbage collection finds it unreferenced.
+	// The caller's name moves to the new digest, as a docker tag does; the
+	// image it named before stays until garbage collection finds it
+	// unreferenced. Another owner's name stays: moving it would let GC
+	// take layers their containers run on.
 	rec := &record{Digest: img.Digest, ID: img.ID, MediaType: img.MediaType, Size: img.Size}
+	if o, ok := resource.OwnerOf(ctx); ok {
+		rec.Owner = o.String()
+	}
+	var taken error
 	err = s.updateRecords(func(recs *records) bool {
-		if old := recs.Images[spec.Name]; old != nil && *old == *rec {
-			return false
+		old := recs.Images[spec.Name]
+		if old != nil {
+			if other := foreignOwner(ctx, old.Owner, true); other != "" {
+				taken = alreadyExists(spec.Name, other)
+				return false
+			}
+			if *old == *rec {
+				return false
+			}
 		}
 		recs.Images[spec.Name] = rec
 		return true
 	})
+	if err == nil {
+		err = taken
+	}
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
@@ -106,8 +172,10 @@ func (s *Store) Update(ctx context.Context, addr resource.Addr, prior, desired c
 }
 
 // Delete removes the image's record, if the name still points at this
-// image, then collects the blobs and layers no record needs any more;
-// layers shared with other images stay.
+// image and is not another owner's, then collects the blobs and layers no
+// record needs any more; layers shared with other images stay. The delete
+// is done once the record is gone: a collection that fails (a damaged
+// record of another image) is retried by the next delete.
 func (s *Store) Delete(ctx context.Context, addr resource.Addr, prior cty.Value) error {
 	spec, err := decodeSpec(addr, prior)
 	if err != nil {
@@ -122,7 +190,7 @@ func (s *Store) Delete(ctx context.Context, addr resource.Addr, prior cty.Value)
 		return err
 	}
 	err = s.updateRecords(func(recs *records) bool {
-		if old := recs.Images[spec.Name]; old != nil && old.Digest == digest {
+		if old := recs.Images[spec.Name]; old != nil && old.Digest == digest && foreignOwner(ctx, old.Owner, true) == "" {
 			delete(recs.Images, spec.Name)
 			return true
 		}
@@ -132,9 +200,7 @@ func (s *Store) Delete(ctx context.Context, addr resource.Addr, prior cty.Value)
 	if err != nil {
 		return fmt.Errorf("%s: %w", addr, err)
 	}
-	if err := s.GC(ctx); err != nil {
-		return fmt.Errorf("%s: %w", addr, err)
-	}
+	_ = s.GC(ctx)
 	return nil
 }
 
@@ -165,6 +231,8 @@ func (s *Store) Observe(ctx context.Context, addr resource.Addr, prior cty.Value
 	switch {
 	case rec == nil:
 		return missing("image %s is not in the store", spec.Name)
+	case foreignOwner(ctx, rec.Owner, true) != "":
+		return missing("image %s now belongs to %s", spec.Name, rec.Owner)
 	case rec.Digest != digest:
 		return missing("image %s is now %s, not %s", spec.Name, rec.Digest, digest)
 	}

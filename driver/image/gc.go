@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
@@ -18,6 +21,12 @@ import (
 // It holds the store exclusively, so no import runs meanwhile: an image
 // previewed but not yet created loses its blobs and is imported again by
 // Create, which costs time but never correctness.
+//
+// A record whose manifest or config cannot be read is skipped, and named
+// in the error, but what it may reference is kept: with its manifest
+// unreadable no blob is removed, with its config unreadable no unpacked
+// layer (a running container's lower directory, perhaps). Nothing is taken
+// on a guess, and the rest of the store is still collected.
 func (s *Store) GC(ctx context.Context) error {
 	unlock, err := s.lock(lockContent, unix.LOCK_EX)
 	if err != nil {
@@ -33,36 +42,34 @@ func (s *Store) GC(ctx context.Context) error {
 	}
 	liveBlobs := map[string]bool{}
 	liveLayers := map[string]bool{}
-	for name, r := range recs.Images {
-		// Read without the checks of loadImage: a damaged image must
-		// still keep what it references, so nothing is taken on a guess.
-		raw, err := os.ReadFile(s.blobPath(r.Digest))
-		if err != nil {
-			return fmt.Errorf("gc: image %s: %w", name, err)
-		}
-		m, err := v1.ParseManifest(bytes.NewReader(raw))
-		if err != nil {
-			return fmt.Errorf("gc: image %s: %w", name, err)
-		}
+	blobsKnown, layersKnown := true, true
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(recs.Images)) {
+		r := recs.Images[name]
 		liveBlobs[r.Digest.Hex] = true
+		// Read without the checks of loadImage: a damaged image must
+		// still keep what it references.
+		m, err := readBlobAs(s.blobPath(r.Digest), v1.ParseManifest)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("image %s is unreadable, its blobs and layers are kept: %w", name, err))
+			blobsKnown, layersKnown = false, false
+			continue
+		}
 		liveBlobs[m.Config.Digest.Hex] = true
 		for _, l := range m.Layers {
 			liveBlobs[l.Digest.Hex] = true
 		}
-		rawCfg, err := os.ReadFile(s.blobPath(m.Config.Digest))
+		cfg, err := readBlobAs(s.blobPath(m.Config.Digest), v1.ParseConfigFile)
 		if err != nil {
-			return fmt.Errorf("gc: image %s: %w", name, err)
-		}
-		cfg, err := v1.ParseConfigFile(bytes.NewReader(rawCfg))
-		if err != nil {
-			return fmt.Errorf("gc: image %s: %w", name, err)
+			errs = append(errs, fmt.Errorf("image %s is unreadable, its layers are kept: %w", name, err))
+			layersKnown = false
+			continue
 		}
 		for _, d := range cfg.RootFS.DiffIDs {
 			liveLayers[d.Hex] = true
 		}
 	}
 
-	var errs []error
 	sweep := func(dir string, live map[string]bool) {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
@@ -77,13 +84,20 @@ func (s *Store) GC(ctx context.Context) error {
 			}
 		}
 	}
-	sweep(s.blobDir(), liveBlobs)
-	sweep(s.layerDir(), liveLayers)
+	if blobsKnown {
+		sweep(s.blobDir(), liveBlobs)
+	}
+	if layersKnown {
+		sweep(s.layerDir(), liveLayers)
+	}
 	sweep(s.tmpDir(), nil)
 
-	entries, err := os.ReadDir(s.cacheDir())
-	if err != nil {
-		errs = append(errs, err)
+	var entries []os.DirEntry
+	if blobsKnown {
+		// The cache is swept with the blobs it points at.
+		if entries, err = os.ReadDir(s.cacheDir()); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, e := range entries {
 		p := filepath.Join(s.cacheDir(), e.Name())
@@ -106,4 +120,14 @@ func (s *Store) GC(ctx context.Context) error {
 		return fmt.Errorf("gc: %w", err)
 	}
 	return nil
+}
+
+// readBlobAs reads the file at path and parses it with parse.
+func readBlobAs[T any](path string, parse func(io.Reader) (T, error)) (T, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return parse(bytes.NewReader(raw))
 }

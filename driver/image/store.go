@@ -170,6 +170,9 @@ type record struct {
 	// MediaType and Size describe the manifest for index.json.
 	MediaType types.MediaType `json:"mediaType"`
 	Size      int64           `json:"size"`
+	// Owner is who recorded the name (resource.Owner); empty for a name
+	// an older berth recorded.
+	Owner string `json:"owner,omitempty"`
 }
 
 func (s *Store) recordsPath() string { return filepath.Join(s.root, "images.json") }

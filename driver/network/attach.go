@@ -196,7 +196,7 @@ func (d *Driver) checkPorts(containerID string, ports []portMapping) error {
 	for i, p := range ports {
 		for _, q := range ports[:i] {
 			if p.clashes(q) {
-				return fmt.Errorf("host port %s is published twice: %w", p, resource.ErrConflict)
+				return resource.Errorf(resource.ErrConflict, "host port %s is published twice", p)
 			}
 		}
 	}
@@ -219,8 +219,10 @@ func (d *Driver) checkPorts(containerID string, ports []portMapping) error {
 		for _, p := range ports {
 			for _, q := range theirs {
 				if p.clashes(q) {
-					return fmt.Errorf("host port %s is published by container %s on network %s: %w",
-						p, att.ContainerID, att.Network, resource.ErrConflict)
+					// Their mapping, not ours: asking for 0.0.0.0:80 clashes
+					// with their 127.0.0.1:80, and that is what they hold.
+					return resource.Errorf(resource.ErrConflict, "host port %s is already published by container %s (network %s)",
+						q, att.ContainerID, att.Network)
 				}
 			}
 		}
@@ -253,7 +255,7 @@ func probePort(p portMapping) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, syscall.EADDRINUSE):
-		return fmt.Errorf("host port %s is in use by a process on the host: %w", p, resource.ErrConflict)
+		return resource.Errorf(resource.ErrConflict, "host port %s is in use by a process on the host", p)
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
 		return fmt.Errorf("host port %s: %s is not an address of this host", p, p.HostIP)
 	}
@@ -283,7 +285,7 @@ func (d *Driver) checkStaticIP(rec record, a driver.Attachment) error {
 	if strings.TrimSpace(id) == a.ContainerID {
 		return nil
 	}
-	return fmt.Errorf("address %s on network %s is taken by container %s: %w", ip, rec.Name, strings.TrimSpace(id), resource.ErrConflict)
+	return resource.Errorf(resource.ErrConflict, "address %s on network %s is taken by container %s", ip, rec.Name, strings.TrimSpace(id))
 }
 
 // attachResult picks the container interface's IPv4 address and gateway.

@@ -29,7 +29,7 @@ func ensureBridge(name string, gw netip.Prefix) (made bool, err error) {
 	case err != nil:
 		return false, fmt.Errorf("bridge %s: %w", name, err)
 	case link.Type() != "bridge":
-		return false, fmt.Errorf("a %s link named %s is in the way of the bridge: %w", link.Type(), name, resource.ErrConflict)
+		return false, resource.Errorf(resource.ErrConflict, "a %s link named %s is in the way of the bridge", link.Type(), name)
 	}
 
 	addrs, err := addrList(link)

@@ -158,15 +158,27 @@ func validName(name string) bool {
 
 // Preview chooses a new bridge network's subnet and gateway now, the same
 // choice Create makes on the same host, so the plan shows them and an
-// overlap with a route or another network fails the plan rather than the
-// apply. An existing network keeps what it was given.
-func (d *Driver) Preview(_ context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
+// overlap with a route or another network, or a name another owner's
+// network holds, fails the plan rather than the apply. An existing network
+// keeps what it was given.
+func (d *Driver) Preview(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
 	if !desired.IsKnown() || desired.IsNull() {
 		return desired, nil
 	}
 	name, drv := desired.GetAttr("name"), desired.GetAttr("driver")
 	if !name.IsKnown() || name.IsNull() || !drv.IsKnown() {
 		return desired, nil
+	}
+	if rec, err := d.readRecord(name.AsString()); err == nil {
+		pn := cty.NullVal(cty.String)
+		if !prior.IsNull() {
+			pn = prior.GetAttr("name")
+		}
+		if other := foreignOwner(ctx, rec.Owner, pn.RawEquals(name)); other != "" {
+			return cty.NilVal, alreadyExists(rec.Name, other)
+		}
+	} else if !errors.Is(err, resource.ErrNotFound) {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
 	mode := modeBridge
 	if !drv.IsNull() {
@@ -222,7 +234,10 @@ func netSpecOf(name string, subnet, gateway cty.Value) wanted {
 
 // Create writes the network's record and, for a bridge network, its CNI
 // configuration list and the bridge with its gateway address. Called again
-// for an existing network it converges it to desired.
+// for a network of the same owner it converges it (a bridge deleted by
+// hand is made again) as long as its subnet, gateway and internal flag are
+// as desired: changing them would re-address containers attached to it.
+// Another owner's network is refused.
 func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Value) (cty.Value, error) {
 	spec, err := decode(addr, desired)
 	if err != nil {
@@ -234,17 +249,33 @@ func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Val
 	}
 	defer unlock()
 
+	owner := ""
+	if o, ok := resource.OwnerOf(ctx); ok {
+		owner = o.String()
+	}
+	want := wanted{name: spec.Name, subnet: spec.Subnet, gateway: spec.Gateway}
+	if rec, err := d.readRecord(spec.Name); err == nil {
+		if other := foreignOwner(ctx, rec.Owner, true); other != "" {
+			return cty.NilVal, fmt.Errorf("%s: %w", addr, alreadyExists(rec.Name, other))
+		}
+		if err := rec.differs(spec); err != nil {
+			return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+		}
+		want.subnet, want.gateway = rec.Subnet, rec.Gateway
+	} else if !errors.Is(err, resource.ErrNotFound) {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+
 	if spec.Driver != modeBridge {
 		if spec.Subnet != "" || spec.Gateway != "" {
 			return cty.NilVal, fmt.Errorf("%s: subnet and gateway apply only to bridge networks, and this one is %q", addr, spec.Driver)
 		}
-		if err := d.writeRecord(record{Name: spec.Name, Driver: spec.Driver, Labels: spec.Labels}); err != nil {
+		if err := d.writeRecord(record{Name: spec.Name, Driver: spec.Driver, Labels: spec.Labels, Owner: owner}); err != nil {
 			return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 		}
 		return resource.WithAttrs(desired, nullComputed), nil
 	}
 
-	want := wanted{name: spec.Name, subnet: spec.Subnet, gateway: spec.Gateway}
 	d.mu.Lock()
 	n, err := d.resolve(want)
 	d.mu.Unlock()
@@ -252,7 +283,7 @@ func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Val
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
 	n.internal = spec.Internal
-	if err := d.createBridgeNetwork(n, spec.Labels); err != nil {
+	if err := d.createBridgeNetwork(n, spec.Labels, owner); err != nil {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
 	d.mu.Lock()
@@ -261,9 +292,32 @@ func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Val
 	return resource.WithAttrs(desired, n.computed()), nil
 }
 
+// differs refuses to make the network spec describes out of the existing
+// one when they differ in what a create cannot change under attached
+// containers: its mode, subnet, gateway and internal flag.
+func (rec record) differs(spec resource.NetworkSpec) error {
+	var what []string
+	if rec.Driver != spec.Driver {
+		what = append(what, fmt.Sprintf("driver %q, not %q", rec.Driver, spec.Driver))
+	}
+	if spec.Subnet != "" && spec.Subnet != rec.Subnet {
+		what = append(what, fmt.Sprintf("subnet %s, not %s", rec.Subnet, spec.Subnet))
+	}
+	if spec.Gateway != "" && spec.Gateway != rec.Gateway {
+		what = append(what, fmt.Sprintf("gateway %s, not %s", rec.Gateway, spec.Gateway))
+	}
+	if spec.Internal != rec.Internal {
+		what = append(what, fmt.Sprintf("internal = %t, not %t", rec.Internal, spec.Internal))
+	}
+	if len(what) == 0 {
+		return nil
+	}
+	return resource.Errorf(resource.ErrAlreadyExists, "network %q already exists on this host with %s; configure it as it is, or destroy it first", rec.Name, strings.Join(what, ", "))
+}
+
 // createBridgeNetwork writes the conflist and the record and makes the
 // bridge; on failure it removes what it made and had not existed.
-func (d *Driver) createBridgeNetwork(n *bridgeNet, labels map[string]string) (err error) {
+func (d *Driver) createBridgeNetwork(n *bridgeNet, labels map[string]string, owner string) (err error) {
 	conf, err := n.conflist(d.ipamDir(), d.netfilter)
 	if err != nil {
 		return err
@@ -287,7 +341,7 @@ func (d *Driver) createBridgeNetwork(n *bridgeNet, labels map[string]string) (er
 	}
 	rec := record{
 		Name: n.name, Driver: modeBridge, Labels: labels, Internal: n.internal,
-		Subnet: n.subnet.String(), Gateway: n.gateway.String(), Bridge: n.bridge,
+		Subnet: n.subnet.String(), Gateway: n.gateway.String(), Bridge: n.bridge, Owner: owner,
 	}
 	if err := d.writeRecord(rec); err != nil {
 		return err
@@ -300,7 +354,7 @@ func (d *Driver) createBridgeNetwork(n *bridgeNet, labels map[string]string) (er
 }
 
 // Update records new labels; they are the only attribute changed in place.
-func (d *Driver) Update(_ context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
+func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
 	spec, err := decode(addr, desired)
 	if err != nil {
 		return cty.NilVal, err
@@ -313,6 +367,9 @@ func (d *Driver) Update(_ context.Context, addr resource.Addr, prior, desired ct
 	rec, err := d.readRecord(spec.Name)
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	if other := foreignOwner(ctx, rec.Owner, true); other != "" {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, alreadyExists(rec.Name, other))
 	}
 	rec.Labels = spec.Labels
 	if err := d.writeRecord(rec); err != nil {
@@ -327,8 +384,10 @@ func (d *Driver) Update(_ context.Context, addr resource.Addr, prior, desired ct
 
 // Delete removes the bridge, the configuration list, the address
 // reservations and the record. It refuses while containers are attached:
-// deleting the bridge under them would cut them off silently.
-func (d *Driver) Delete(_ context.Context, addr resource.Addr, prior cty.Value) error {
+// deleting the bridge under them would cut them off silently. A network
+// another owner now holds under this name is not the caller's any more: it
+// is left alone and the delete succeeds.
+func (d *Driver) Delete(ctx context.Context, addr resource.Addr, prior cty.Value) error {
 	spec, err := decode(addr, prior)
 	if err != nil {
 		return err
@@ -338,13 +397,16 @@ func (d *Driver) Delete(_ context.Context, addr resource.Addr, prior cty.Value) 
 		return fmt.Errorf("%s: %w", addr, err)
 	}
 	defer unlock()
+	if rec, err := d.readRecord(spec.Name); err == nil && foreignOwner(ctx, rec.Owner, true) != "" {
+		return nil
+	}
 	attached, err := d.attachedTo(spec.Name)
 	if err != nil {
 		return fmt.Errorf("%s: %w", addr, err)
 	}
 	if len(attached) > 0 {
-		return fmt.Errorf("%s: network %s still has %d container(s) attached (%s); remove them first: %w",
-			addr, spec.Name, len(attached), strings.Join(attached, ", "), resource.ErrConflict)
+		return resource.Errorf(resource.ErrConflict, "%s: network %s still has %d container(s) attached (%s); remove them first",
+			addr, spec.Name, len(attached), strings.Join(attached, ", "))
 	}
 	bridge := spec.Bridge
 	if bridge == "" {
@@ -370,16 +432,19 @@ func (d *Driver) Delete(_ context.Context, addr resource.Addr, prior cty.Value) 
 }
 
 // Observe reports a network whose record, configuration list or bridge is
-// gone as Missing, so the next apply makes it again.
-func (d *Driver) Observe(_ context.Context, addr resource.Addr, prior cty.Value) (resource.Observation, error) {
+// gone, or that another owner now holds, as Missing, so the next apply
+// makes it again (or says whose it is).
+func (d *Driver) Observe(ctx context.Context, addr resource.Addr, prior cty.Value) (resource.Observation, error) {
 	spec, err := decode(addr, prior)
 	if err != nil {
 		return resource.Observation{}, err
 	}
-	if _, err := d.readRecord(spec.Name); errors.Is(err, resource.ErrNotFound) {
+	if rec, err := d.readRecord(spec.Name); errors.Is(err, resource.ErrNotFound) {
 		return resource.Observation{Health: resource.Missing, Reason: "network " + spec.Name + " is not recorded on this host"}, nil
 	} else if err != nil {
 		return resource.Observation{}, fmt.Errorf("%s: %w", addr, err)
+	} else if other := foreignOwner(ctx, rec.Owner, true); other != "" {
+		return resource.Observation{Health: resource.Missing, Reason: "network " + spec.Name + " now belongs to " + other}, nil
 	}
 	if spec.Driver != modeBridge {
 		return resource.Observation{Health: resource.Healthy}, nil
@@ -401,6 +466,30 @@ func (d *Driver) Observe(_ context.Context, addr resource.Addr, prior cty.Value)
 		return resource.Observation{Health: resource.Missing, Reason: "bridge " + bridge + " was deleted outside berth"}, nil
 	}
 	return resource.Observation{Health: resource.Healthy}, nil
+}
+
+// unrecorded stands for the owner of a network made before berth recorded
+// owners.
+const unrecorded = "no recorded owner (made by an older berth)"
+
+// foreignOwner returns who else owns a network recorded with owner, or ""
+// when the caller in ctx may use it: it is the caller's; no caller is known
+// (a direct driver call); or no owner is recorded and legacy says the
+// caller's state holds this very network, which an older berth made
+// without recording its owner.
+func foreignOwner(ctx context.Context, owner string, legacy bool) string {
+	o, ok := resource.OwnerOf(ctx)
+	switch {
+	case !ok || owner == o.String() || owner == "" && legacy:
+		return ""
+	case owner == "":
+		return unrecorded
+	}
+	return owner
+}
+
+func alreadyExists(name, owner string) error {
+	return resource.Errorf(resource.ErrAlreadyExists, "network %q already exists on this host and belongs to %s; choose another name, or destroy it there", name, owner)
 }
 
 // Mode tells the container driver how to build a container's namespace.

@@ -34,6 +34,9 @@ type record struct {
 	Bridge   string            `json:"bridge,omitempty"`
 	Internal bool              `json:"internal,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
+	// Owner is who made the network (resource.Owner); empty for a network
+	// an older berth made.
+	Owner string `json:"owner,omitempty"`
 }
 
 func (d *Driver) confPath(name string) string {

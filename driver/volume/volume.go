@@ -1,7 +1,7 @@
 // Package volume implements the volume kind on the local disk: a volume is
 // the directory Root/NAME, which containers bind-mount, plus a metadata file
-// holding its labels. The metadata lives outside the volume directory so it
-// never shows up inside a container.
+// holding its labels and owner. The metadata lives outside the volume
+// directory so it never shows up inside a container.
 //
 // The agent wires it in as the driver.Volumes the container driver uses to
 // find volume directories; nothing else imports it.
@@ -42,8 +42,9 @@ type Driver struct {
 }
 
 var (
-	_ driver.Driver  = (*Driver)(nil)
-	_ driver.Volumes = (*Driver)(nil)
+	_ driver.Driver    = (*Driver)(nil)
+	_ driver.Previewer = (*Driver)(nil)
+	_ driver.Volumes   = (*Driver)(nil)
 )
 
 // New prepares Root.
@@ -63,6 +64,9 @@ const metaDir = ".berth"
 type meta struct {
 	Name   string            `json:"name"`
 	Labels map[string]string `json:"labels,omitempty"`
+	// Owner is who made the volume (resource.Owner); empty for a volume an
+	// older berth made.
+	Owner string `json:"owner,omitempty"`
 }
 
 func (d *Driver) dir(name string) string { return filepath.Join(d.cfg.Root, name) }
@@ -88,12 +92,50 @@ func decode(addr resource.Addr, v cty.Value) (resource.VolumeSpec, error) {
 	return spec, nil
 }
 
+// Preview refuses, at plan time, a volume name another owner's volume
+// holds.
+func (d *Driver) Preview(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
+	if !desired.IsKnown() || desired.IsNull() {
+		return desired, nil
+	}
+	name := desired.GetAttr("name")
+	if !name.IsKnown() || name.IsNull() || !validName(name.AsString()) {
+		return desired, nil
+	}
+	legacy := !prior.IsNull() && prior.GetAttr("name").RawEquals(name)
+	if err := d.checkOwner(ctx, name.AsString(), legacy); err != nil {
+		return cty.NilVal, err
+	}
+	return desired, nil
+}
+
+// checkOwner refuses a volume that exists and is another owner's. See
+// foreignOwner for legacy.
+func (d *Driver) checkOwner(ctx context.Context, name string, legacy bool) error {
+	owner, exists, err := d.owner(name)
+	if err != nil || !exists {
+		return err
+	}
+	if other := foreignOwner(ctx, owner, legacy); other != "" {
+		return alreadyExists(name, other)
+	}
+	return nil
+}
+
+func alreadyExists(name, owner string) error {
+	return resource.Errorf(resource.ErrAlreadyExists, "volume %q already exists on this host and belongs to %s; choose another name, or destroy it there", name, owner)
+}
+
 // Create makes the volume's directory, keeping what it already holds, so a
-// volume recreated under the same name finds its data again.
-func (d *Driver) Create(_ context.Context, addr resource.Addr, desired cty.Value) (cty.Value, error) {
+// volume recreated under the same name finds its data again: keeping data
+// is the point of a volume. Another owner's volume is refused.
+func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Value) (cty.Value, error) {
 	spec, err := decode(addr, desired)
 	if err != nil {
 		return cty.NilVal, err
+	}
+	if err := d.checkOwner(ctx, spec.Name, true); err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
 	dir := d.dir(spec.Name)
 	_, statErr := os.Stat(dir)
@@ -101,7 +143,7 @@ func (d *Driver) Create(_ context.Context, addr resource.Addr, desired cty.Value
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return cty.NilVal, fmt.Errorf("%s: create volume: %w", addr, err)
 	}
-	if err := d.writeMeta(spec); err != nil {
+	if err := d.writeMeta(meta{Name: spec.Name, Labels: spec.Labels, Owner: ownerOf(ctx)}); err != nil {
 		if !existed {
 			_ = os.Remove(dir)
 		}
@@ -111,7 +153,7 @@ func (d *Driver) Create(_ context.Context, addr resource.Addr, desired cty.Value
 }
 
 // Update records new labels; the data is untouched.
-func (d *Driver) Update(_ context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
+func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
 	spec, err := decode(addr, desired)
 	if err != nil {
 		return cty.NilVal, err
@@ -119,18 +161,37 @@ func (d *Driver) Update(_ context.Context, addr resource.Addr, prior, desired ct
 	if _, err := os.Stat(d.dir(spec.Name)); err != nil {
 		return cty.NilVal, fmt.Errorf("%s: volume %s: %w", addr, spec.Name, resource.ErrNotFound)
 	}
-	if err := d.writeMeta(spec); err != nil {
+	owner, _, err := d.owner(spec.Name)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	if other := foreignOwner(ctx, owner, true); other != "" {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, alreadyExists(spec.Name, other))
+	}
+	if o := ownerOf(ctx); o != "" {
+		owner = o
+	}
+	if err := d.writeMeta(meta{Name: spec.Name, Labels: spec.Labels, Owner: owner}); err != nil {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
 	return resource.WithAttrs(desired, map[string]cty.Value{"path": prior.GetAttr("path")}), nil
 }
 
 // Delete removes the volume and its data. Whether data may be lost was
-// decided by the plan, which asked the user.
-func (d *Driver) Delete(_ context.Context, addr resource.Addr, prior cty.Value) error {
+// decided by the plan, which asked the user. A volume another owner now
+// holds under this name is not the caller's any more: it is left alone
+// and the delete succeeds.
+func (d *Driver) Delete(ctx context.Context, addr resource.Addr, prior cty.Value) error {
 	spec, err := decode(addr, prior)
 	if err != nil {
 		return err
+	}
+	owner, exists, err := d.owner(spec.Name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	if exists && foreignOwner(ctx, owner, true) != "" {
+		return nil
 	}
 	if err := os.RemoveAll(d.dir(spec.Name)); err != nil {
 		return fmt.Errorf("%s: delete volume: %w", addr, err)
@@ -142,8 +203,10 @@ func (d *Driver) Delete(_ context.Context, addr resource.Addr, prior cty.Value) 
 }
 
 // Observe reports a volume whose directory is gone as Missing, and the size
-// of what it holds so the planner can warn before deleting data.
-func (d *Driver) Observe(_ context.Context, addr resource.Addr, prior cty.Value) (resource.Observation, error) {
+// of what it holds so the planner can warn before deleting data. A volume
+// another owner now holds is Missing too, and holds nothing of the
+// caller's.
+func (d *Driver) Observe(ctx context.Context, addr resource.Addr, prior cty.Value) (resource.Observation, error) {
 	spec, err := decode(addr, prior)
 	if err != nil {
 		return resource.Observation{}, err
@@ -153,6 +216,13 @@ func (d *Driver) Observe(_ context.Context, addr resource.Addr, prior cty.Value)
 		return resource.Observation{Health: resource.Missing, Reason: "volume directory " + dir + " was removed"}, nil
 	} else if err != nil {
 		return resource.Observation{}, fmt.Errorf("%s: %w", addr, err)
+	}
+	owner, _, err := d.owner(spec.Name)
+	if err != nil {
+		return resource.Observation{}, fmt.Errorf("%s: %w", addr, err)
+	}
+	if other := foreignOwner(ctx, owner, true); other != "" {
+		return resource.Observation{Health: resource.Missing, Reason: "volume " + spec.Name + " now belongs to " + other}, nil
 	}
 	size, err := dataBytes(dir)
 	if err != nil {
@@ -174,17 +244,64 @@ func (d *Driver) Path(_ context.Context, name string) (string, error) {
 	return dir, nil
 }
 
-// writeMeta replaces the metadata file atomically and leaves it alone when
-// nothing changed.
-func (d *Driver) writeMeta(spec resource.VolumeSpec) error {
-	data, err := json.MarshalIndent(meta{Name: spec.Name, Labels: spec.Labels}, "", "  ")
+// writeMeta replaces the metadata file atomically.
+func (d *Driver) writeMeta(m meta) error {
+	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(d.metaPath(spec.Name), data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(d.metaPath(m.Name), data, 0o644); err != nil {
 		return fmt.Errorf("write volume metadata: %w", err)
 	}
 	return nil
+}
+
+// owner reads who owns the volume name and whether it exists (its
+// directory or its metadata). A directory without metadata has no
+// recorded owner.
+func (d *Driver) owner(name string) (owner string, exists bool, err error) {
+	data, err := os.ReadFile(d.metaPath(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		_, err := os.Stat(d.dir(name))
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", false, nil
+		}
+		return "", err == nil, err
+	} else if err != nil {
+		return "", false, err
+	}
+	var m meta
+	if err := json.Unmarshal(data, &m); err != nil {
+		return "", false, fmt.Errorf("volume %s: read metadata: %w", name, err)
+	}
+	return m.Owner, true, nil
+}
+
+// unrecorded stands for the owner of a volume made before berth recorded
+// owners, or by hand.
+const unrecorded = "no recorded owner (made by an older berth, or by hand)"
+
+// foreignOwner returns who else owns a volume recorded with owner, or ""
+// when the caller in ctx may use it: it is the caller's; no caller is known
+// (a direct driver call); or no owner is recorded and legacy says the
+// caller's state holds this very volume, which an older berth made without
+// recording its owner.
+func foreignOwner(ctx context.Context, owner string, legacy bool) string {
+	o, ok := resource.OwnerOf(ctx)
+	switch {
+	case !ok || owner == o.String() || owner == "" && legacy:
+		return ""
+	case owner == "":
+		return unrecorded
+	}
+	return owner
+}
+
+func ownerOf(ctx context.Context) string {
+	if o, ok := resource.OwnerOf(ctx); ok {
+		return o.String()
+	}
+	return ""
 }
 
 // dataBytes sums the sizes of the regular files under dir.
