@@ -180,7 +180,7 @@ func Compute(ctx context.Context, cfg *resource.Config, snap *state.Snapshot, ob
 			Before:  obj.Value,
 			After:   cty.NullVal(obj.Value.Type()),
 			Deps:    obj.Deps,
-			Reasons: []string{deleteReason(opts.Destroy)},
+			Reasons: []string{deleteReason(cfg, obj.Addr, opts.Destroy)},
 		}
 		ch.DataBytes = observed[obj.Addr].DataBytes
 		diags = append(diags, checkDataLoss(ch, opts)...)
@@ -212,9 +212,14 @@ func conformed(snap *state.Snapshot) *state.Snapshot {
 	return &out
 }
 
-func deleteReason(destroy bool) string {
+func deleteReason(cfg *resource.Config, addr resource.Addr, destroy bool) string {
 	if destroy {
 		return "berth destroy"
+	}
+	for _, in := range cfg.Instances {
+		if in.Addr.Resource() == addr.Resource() {
+			return "its count or for_each no longer includes " + string(addr.Key)
+		}
 	}
 	return "no longer in the configuration"
 }

@@ -107,3 +107,39 @@ func TestProjectsAndArguments(t *testing.T) {
 	}
 	h.write("main.hcl", "volume \"v\" {}\n") // for the cleanup's destroy
 }
+
+func TestValidateFindsConflictsWithoutTheHost(t *testing.T) {
+	dir := t.TempDir()
+	cfg := `
+container "a" {
+  image = "img"
+  name  = "same"
+}
+
+container "b" {
+  image = "img"
+  name  = "same"
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	c := &CLI{Stdout: &out, Stderr: &out}
+	if code := c.Run(t.Context(), []string{"validate", "-dir", dir}); code != 1 || !strings.Contains(out.String(), `Duplicate container name "same"`) {
+		t.Fatalf("validate of two containers with one name: exit %d\n%s", code, out.String())
+	}
+}
+
+func TestApplyWithoutTerminalRefusesEarly(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte("volume \"v\" {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	c := &CLI{Stdin: strings.NewReader("yes\n"), Stdout: &out, Stderr: &out}
+	code := c.Run(t.Context(), []string{"apply", "-dir", dir})
+	if code != 1 || !strings.Contains(out.String(), "pass -auto-approve") || strings.Contains(out.String(), "will be created") {
+		t.Fatalf("apply without a terminal: exit %d\n%s", code, out.String())
+	}
+}

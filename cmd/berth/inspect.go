@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/seed-e88ffcd2/berth/dsl"
+	"github.com/seed-e88ffcd2/berth/plan"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"github.com/seed-e88ffcd2/berth/state"
 	"github.com/zclconf/go-cty/cty"
@@ -33,6 +35,7 @@ func (c *CLI) validate(_ context.Context, args []string) int {
 	}
 	if *jsonOut {
 		cfg, diags := c.loadQuiet(in)
+		diags = append(diags, checkOffline(cfg, diags)...)
 		if err := dsl.WriteDiagnosticsJSON(c.Stdout, cfg.Files, diags); err != nil {
 			return c.errorf("%v", err)
 		}
@@ -41,7 +44,10 @@ func (c *CLI) validate(_ context.Context, args []string) int {
 		}
 		return 0
 	}
-	if _, ok := c.load(in); !ok {
+	cfg, diags := c.loadQuiet(in)
+	diags = append(diags, checkOffline(cfg, diags)...)
+	c.diagnostics(cfg, diags)
+	if diags.HasErrors() {
 		return 1
 	}
 	fmt.Fprintln(c.Stdout, "The configuration is valid.")
@@ -64,7 +70,8 @@ func (c *CLI) fmt(_ context.Context, args []string) int {
 	}
 	changed, diags := dsl.FormatDir(*dir, !*check)
 	if diags.HasErrors() {
-		c.diagnostics(nil, diags)
+		cfg, _ := c.loadQuiet(inputs{Dir: *dir})
+		c.diagnostics(cfg, diags)
 		return 1
 	}
 	for _, f := range changed {
@@ -74,6 +81,18 @@ func (c *CLI) fmt(_ context.Context, args []string) int {
 		return 3
 	}
 	return 0
+}
+
+// checkOffline plans a loaded configuration against an empty state with no
+// host: what that finds (two containers with one name or one published
+// port) needs no host to be wrong.
+func checkOffline(cfg *resource.Config, loaded hcl.Diagnostics) hcl.Diagnostics {
+	if loaded.HasErrors() {
+		return nil
+	}
+	empty := &state.Snapshot{Project: cfg.Project, Objects: map[resource.Addr]*resource.Object{}}
+	_, diags := plan.Compute(context.Background(), cfg, empty, nil, plan.Options{})
+	return diags
 }
 
 // projectFlags are the flags of the commands that read a project's state

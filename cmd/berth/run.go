@@ -280,6 +280,9 @@ func (c *CLI) applyCommand(ctx context.Context, name string, args []string) int 
 		return code
 	}
 	in.Refresh, in.Destroy, in.DeleteVolumeData = *refresh, name == "destroy", *delData
+	if !*auto && !c.TTY && len(pos) == 0 {
+		return c.errorf("berth %s asks for confirmation, and its input is not a terminal: pass -auto-approve, or save a plan with berth plan -out FILE and apply it with berth apply FILE", name)
+	}
 	if *parallelism < 1 {
 		return c.errorf("-parallelism must be at least 1")
 	}
@@ -375,12 +378,13 @@ func readPlan(path string) (*plan.SavedPlan, inputs, error) {
 	return saved, in, nil
 }
 
+// confirm asks on the terminal; only "yes" approves.
 func (c *CLI) confirm(name string) bool {
-	if !c.TTY {
-		fmt.Fprintf(c.Stderr, "\nberth %s needs -auto-approve when its input is not a terminal.\n", name)
-		return false
+	question := "Do you want to perform these actions?"
+	if name == "destroy" {
+		question = "Do you really want to destroy everything listed above?"
 	}
-	fmt.Fprintf(c.Stdout, "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+	fmt.Fprintf(c.Stdout, "\n%s\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", question)
 	line, _ := bufio.NewReader(c.Stdin).ReadString('\n')
 	return strings.TrimSpace(line) == "yes"
 }
