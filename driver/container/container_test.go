@@ -81,7 +81,11 @@ func (f *fakeNetworks) Attach(_ context.Context, a driver.Attachment) (driver.At
 	return driver.AttachResult{IPv4: fmt.Sprintf("10.250.0.%d", f.next+1), Gateway: "10.250.0.1"}, nil
 }
 
-func (f *fakeNetworks) Detach(_ context.Context, a driver.Attachment) error {
+// Detach fails on a cancelled context, as running CNI DEL does.
+func (f *fakeNetworks) Detach(ctx context.Context, a driver.Attachment) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.attached, a.ContainerID+"/"+a.Network)
