@@ -362,8 +362,10 @@ func TestAttach(t *testing.T) {
 			for _, c := range []struct{ hostIP, proto string }{{"127.0.0.1", "tcp"}, {"0.0.0.0", "tcp"}} {
 				second := publish(uniq("ctr"), c.hostIP, c.proto)
 				_, err := e.attach(second)
-				if !errors.Is(err, resource.ErrConflict) || !strings.Contains(err.Error(), first) {
-					t.Fatalf("%s:%d/%s again: %v, want a conflict naming %s", c.hostIP, port, c.proto, err, first)
+				// Their mapping, whichever address the second asked for.
+				want := fmt.Sprintf("host port 127.0.0.1:%d/tcp is already published by container %s (network %s)", port, first, network)
+				if !errors.Is(err, resource.ErrConflict) || !strings.HasSuffix(err.Error(), want) {
+					t.Fatalf("%s:%d/%s again: %v, want a conflict ending %q", c.hostIP, port, c.proto, err, want)
 				}
 				if linkExists(second.NetNS, "eth0") {
 					t.Fatal("the refused attachment changed its namespace")
