@@ -688,3 +688,121 @@ container "peer" {
 		h.must("destroy", "-auto-approve")
 	}
 }
+
+// otherProject is a second project on h's host: its own configuration
+// directory (with a busybox rootfs) beside h's, sharing h's state, run and
+// cgroup directories. It is destroyed at cleanup, before h.
+func (h *host) otherProject(project string) *host {
+	h.t.Helper()
+	dir := filepath.Join(filepath.Dir(h.dir), project)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", testutil.BusyboxRootfs(h.t), filepath.Join(dir, "rootfs")).CombinedOutput(); err != nil {
+		h.t.Fatalf("copying the rootfs: %v: %s", err, out)
+	}
+	o := &host{t: h.t, dir: dir}
+	h.t.Cleanup(func() {
+		if code, out := o.berth("destroy", "-auto-approve", "-delete-volume-data"); code != 0 {
+			h.t.Errorf("cleanup: berth destroy of %s: exit %d\n%s", project, code, out)
+		}
+	})
+	return o
+}
+
+// TestHostNamesBelongToOneProject: a project declaring the container,
+// network and volume names another project's objects hold is refused at
+// plan, each refusal naming the owner, and the other project's objects
+// are untouched: its container keeps running and its plan stays empty.
+func TestHostNamesBelongToOneProject(t *testing.T) {
+	hello := newHost(t, "e2eown")
+	hello.write("main.hcl", `
+image "bb" {
+  rootfs = "./rootfs"
+}
+
+network "front" {
+  subnet = "10.219.15.0/24"
+}
+
+volume "data" {}
+
+container "web" {
+  image        = image.bb.ref
+  command      = ["sleep", "3600"]
+  stop_timeout = "1s"
+
+  network {
+    name = network.front.name
+  }
+
+  mount {
+    volume = volume.data.name
+    target = "/data"
+  }
+}
+`)
+	hello.must("apply", "-auto-approve")
+	pidFile := filepath.Join(os.Getenv("BERTH_RUN_DIR"), "containers", "e2eown-web", "state.json")
+	before, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	x := hello.otherProject("e2exproj")
+	x.write("main.hcl", `
+image "bb" {
+  rootfs = "./rootfs"
+}
+
+network "n" {
+  name   = "e2eown-front"
+  subnet = "10.219.16.0/24"
+}
+
+volume "v" {
+  name = "e2eown-data"
+}
+
+container "z" {
+  name         = "e2eown-web"
+  image        = image.bb.ref
+  command      = ["sleep", "3600"]
+  stop_timeout = "1s"
+
+  network {
+    name = network.n.name
+  }
+
+  mount {
+    volume = volume.v.name
+    target = "/data"
+  }
+}
+`)
+	for _, args := range [][]string{{"plan"}, {"apply", "-auto-approve"}} {
+		code, out := x.berth(args...)
+		for _, want := range []string{
+			`container "e2eown-web" already exists on this host and belongs to e2eown/container.web; choose another name, or destroy it there`,
+			`network "e2eown-front" already exists on this host and belongs to e2eown/network.front`,
+			`volume "e2eown-data" already exists on this host and belongs to e2eown/volume.data`,
+		} {
+			if code == 0 || !strings.Contains(out, want) {
+				t.Errorf("%s of the second project: exit %d, want %q\n%s", args[0], code, want, out)
+			}
+		}
+	}
+	if out := x.must("state", "list"); out != "" {
+		t.Errorf("the second project recorded objects:\n%s", out)
+	}
+
+	// The first project's container is the same process, still running,
+	// and its plan is empty.
+	after, err := os.ReadFile(pidFile)
+	if err != nil || !bytes.Equal(before, after) {
+		t.Errorf("the first project's container changed (%v)", err)
+	}
+	if code, out := hello.berth("plan", "-detailed-exitcode"); code != 0 {
+		t.Errorf("plan of the first project: exit %d, want no changes\n%s", code, out)
+	}
+}
