@@ -92,6 +92,13 @@ func Run(ctx context.Context, p *plan.Plan, drivers driver.Set, store Store, hoo
 	for addr, obj := range p.Prior.Objects {
 		values[addr] = obj.Value
 	}
+	var released []resource.Owner
+	for _, ch := range p.Changes {
+		if ch.Action == plan.Delete {
+			released = append(released, resource.Owner{Project: p.Project, Addr: ch.Addr})
+		}
+	}
+	ctx = resource.WithReleased(ctx, released)
 
 	type result struct {
 		n       *node

@@ -152,6 +152,16 @@ func Compute(ctx context.Context, cfg *resource.Config, snap *state.Snapshot, ob
 	kept := map[resource.Addr]bool{}
 
 	if !opts.Destroy {
+		// Objects of instances no longer configured are deleted before
+		// anything is created: their host-wide names are free for a
+		// block that was only renamed.
+		var released []resource.Owner
+		for addr := range snap.Objects {
+			if cfg.Instance(addr) == nil {
+				released = append(released, resource.Owner{Project: snap.Project, Addr: addr})
+			}
+		}
+		ctx := resource.WithReleased(ctx, released)
 		order, d := Order(cfg.Instances)
 		diags = append(diags, d...)
 		recreated := map[resource.Addr]bool{}

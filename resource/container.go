@@ -28,7 +28,7 @@ var ContainerSchema = &Schema{
 		"cap_add":      {Type: strList, Optional: true, Validate: validateCapabilities},
 		"cap_drop":     {Type: strList, Optional: true, Validate: validateCapabilities},
 
-		"id":           {Type: cty.String, Computed: true, Doc: "runtime id"},
+		"id":           {Type: cty.String, Computed: true, Reason: "name changed", Doc: "runtime id, which follows from the name"},
 		"ip_address":   {Type: cty.String, Computed: true, Doc: "address on the first network"},
 		"ip_addresses": {Type: strMap, Computed: true, Doc: "address on each network, by network name"},
 	},

@@ -28,3 +28,51 @@ func OwnerOf(ctx context.Context) (Owner, bool) {
 	o, ok := ctx.Value(ownerKey{}).(Owner)
 	return o, ok
 }
+
+// Unrecorded is what ForeignOwner reports for an object that records no
+// owner.
+const Unrecorded = "no recorded owner (made by an older berth, or by hand)"
+
+// RecordedOwner is the owner to record with an object made for the caller
+// in ctx, "" when no caller is known.
+func RecordedOwner(ctx context.Context) string {
+	if o, ok := OwnerOf(ctx); ok {
+		return o.String()
+	}
+	return ""
+}
+
+// ForeignOwner says who else owns an object recorded with owner, or ""
+// when the caller in ctx may use it: it is the caller's; no caller is known
+// (a direct driver call); it belongs to an instance this plan deletes
+// first (WithReleased: a block renamed within the project); or no owner is
+// recorded and legacy says the caller may take such objects.
+func ForeignOwner(ctx context.Context, owner string, legacy bool) string {
+	o, ok := OwnerOf(ctx)
+	switch {
+	case !ok || owner == o.String() || owner == "" && legacy:
+		return ""
+	case owner == "":
+		return Unrecorded
+	}
+	if released, _ := ctx.Value(releasedKey{}).(map[string]bool); released[owner] {
+		return ""
+	}
+	return owner
+}
+
+type releasedKey struct{}
+
+// WithReleased returns a context in which objects of the given owners are
+// not foreign: the plan deletes them before it creates anything, so their
+// host-wide names are free for the caller by the time it needs them.
+func WithReleased(ctx context.Context, owners []Owner) context.Context {
+	if len(owners) == 0 {
+		return ctx
+	}
+	set := make(map[string]bool, len(owners))
+	for _, o := range owners {
+		set[o.String()] = true
+	}
+	return context.WithValue(ctx, releasedKey{}, set)
+}

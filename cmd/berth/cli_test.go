@@ -143,3 +143,20 @@ func TestApplyWithoutTerminalRefusesEarly(t *testing.T) {
 		t.Fatalf("apply without a terminal: exit %d\n%s", code, out.String())
 	}
 }
+
+// TestRenamedBlockKeepsItsName: renaming a block while keeping the
+// host-wide name deletes the old instance and makes the new one, instead
+// of tripping over its own project's object.
+func TestRenamedBlockKeepsItsName(t *testing.T) {
+	h := newHost(t, "clirename")
+	h.write("main.hcl", "volume \"old\" {\n  name = \"clirename-data\"\n}\n")
+	h.must("apply", "-auto-approve")
+	h.write("main.hcl", "volume \"new\" {\n  name = \"clirename-data\"\n}\n")
+	out := h.must("apply", "-auto-approve")
+	if !strings.Contains(out, "1 added, 0 changed, 0 replaced, 1 destroyed") {
+		t.Fatalf("apply of the renamed block:\n%s", out)
+	}
+	if list := h.must("state", "list"); strings.TrimSpace(list) != "volume.new" {
+		t.Errorf("state after the rename:\n%s", list)
+	}
+}

@@ -154,33 +154,6 @@ func recordedID(addr resource.Addr, spec *resource.ContainerSpec) string {
 	return containerID(addr, spec)
 }
 
-// unrecorded stands for the owner of an object made before berth recorded
-// owners.
-const unrecorded = "no recorded owner (made by an older berth)"
-
-// foreignOwner returns who else owns an object recorded with owner, or ""
-// when the caller in ctx may use it: it is the caller's; no caller is known
-// (a direct driver call); or no owner is recorded and legacy says the
-// caller's state holds this very object, which an older berth made without
-// recording its owner.
-func foreignOwner(ctx context.Context, owner string, legacy bool) string {
-	o, ok := resource.OwnerOf(ctx)
-	switch {
-	case !ok || owner == o.String() || owner == "" && legacy:
-		return ""
-	case owner == "":
-		return unrecorded
-	}
-	return owner
-}
-
-func ownerOf(ctx context.Context) string {
-	if o, ok := resource.OwnerOf(ctx); ok {
-		return o.String()
-	}
-	return ""
-}
-
 func alreadyExists(name, owner string) error {
 	return resource.Errorf(resource.ErrAlreadyExists, "container %q already exists on this host and belongs to %s; choose another name, or destroy it there", name, owner)
 }
@@ -275,7 +248,7 @@ func (d *Driver) checkOwner(ctx context.Context, addr resource.Addr, prior cty.V
 			legacy = recordedID(addr, p) == id
 		}
 	}
-	if other := foreignOwner(ctx, m.Owner, legacy); other != "" {
+	if other := resource.ForeignOwner(ctx, m.Owner, legacy); other != "" {
 		return alreadyExists(m.Name, other)
 	}
 	return nil
@@ -315,7 +288,7 @@ func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Val
 	}
 	id := containerID(addr, spec)
 	if m, err := readMeta(d.dir(id)); err == nil {
-		if other := foreignOwner(ctx, m.Owner, true); other != "" {
+		if other := resource.ForeignOwner(ctx, m.Owner, true); other != "" {
 			return cty.NilVal, fmt.Errorf("%s: %w", addr, alreadyExists(m.Name, other))
 		}
 		if m.Started && m.SpecHash == hash {
@@ -329,7 +302,7 @@ func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Val
 	if err := d.cleanup(ctx, id); err != nil {
 		return cty.NilVal, fmt.Errorf("%s: remove leftovers of container %s: %w", addr, id, err)
 	}
-	m, err := d.create(ctx, id, spec, ownerOf(ctx), hash)
+	m, err := d.create(ctx, id, spec, resource.RecordedOwner(ctx), hash)
 	if err != nil {
 		// What create made is undone by the same path Delete takes, which
 		// tolerates every partial state.
@@ -362,7 +335,7 @@ func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired 
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("%s: container %s: %w", addr, id, resource.ErrNotFound)
 	}
-	if other := foreignOwner(ctx, m.Owner, true); other != "" {
+	if other := resource.ForeignOwner(ctx, m.Owner, true); other != "" {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, alreadyExists(m.Name, other))
 	}
 	c, err := libcontainer.Load(d.stateRoot(), id)
@@ -404,7 +377,7 @@ func (d *Driver) Delete(ctx context.Context, addr resource.Addr, prior cty.Value
 	id := recordedID(addr, spec)
 	sig, timeout := stopSettings(spec.StopSignal, spec.StopTimeout)
 	if m, err := readMeta(d.dir(id)); err == nil {
-		if foreignOwner(ctx, m.Owner, true) != "" {
+		if resource.ForeignOwner(ctx, m.Owner, true) != "" {
 			return nil
 		}
 		// The recorded settings are the newest: Update writes them.
@@ -431,7 +404,7 @@ func (d *Driver) Observe(ctx context.Context, addr resource.Addr, prior cty.Valu
 	}
 	id := recordedID(addr, spec)
 	if m, err := readMeta(d.dir(id)); err == nil {
-		if other := foreignOwner(ctx, m.Owner, true); other != "" {
+		if other := resource.ForeignOwner(ctx, m.Owner, true); other != "" {
 			return resource.Observation{Health: resource.Missing, Reason: fmt.Sprintf("container %s now belongs to %s", m.Name, other)}, nil
 		}
 	}

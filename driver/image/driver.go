@@ -75,7 +75,7 @@ func (s *Store) checkOwner(ctx context.Context, name string, legacy bool) error 
 		return err
 	}
 	if old := recs.Images[name]; old != nil {
-		if other := foreignOwner(ctx, old.Owner, legacy); other != "" {
+		if other := resource.ForeignOwner(ctx, old.Owner, legacy); other != "" {
 			return alreadyExists(name, other)
 		}
 	}
@@ -84,26 +84,6 @@ func (s *Store) checkOwner(ctx context.Context, name string, legacy bool) error 
 
 func alreadyExists(name, owner string) error {
 	return resource.Errorf(resource.ErrAlreadyExists, "image name %q already exists on this host and belongs to %s; choose another name, or destroy it there", name, owner)
-}
-
-// unrecorded stands for the owner of a name recorded before berth recorded
-// owners.
-const unrecorded = "no recorded owner (made by an older berth)"
-
-// foreignOwner returns who else owns a name recorded with owner, or ""
-// when the caller in ctx may use it: it is the caller's; no caller is known
-// (a direct driver call); or no owner is recorded and legacy says the
-// caller's state holds this very name, which an older berth recorded
-// without its owner.
-func foreignOwner(ctx context.Context, owner string, legacy bool) string {
-	o, ok := resource.OwnerOf(ctx)
-	switch {
-	case !ok || owner == o.String() || owner == "" && legacy:
-		return ""
-	case owner == "":
-		return unrecorded
-	}
-	return owner
 }
 
 // Create imports the image, unpacks its layers that are not unpacked yet
@@ -140,7 +120,7 @@ func (s *Store) Create(ctx context.Context, addr resource.Addr, desired cty.Valu
 	err = s.updateRecords(func(recs *records) bool {
 		old := recs.Images[spec.Name]
 		if old != nil {
-			if other := foreignOwner(ctx, old.Owner, true); other != "" {
+			if other := resource.ForeignOwner(ctx, old.Owner, true); other != "" {
 				taken = alreadyExists(spec.Name, other)
 				return false
 			}
@@ -190,7 +170,7 @@ func (s *Store) Delete(ctx context.Context, addr resource.Addr, prior cty.Value)
 		return err
 	}
 	err = s.updateRecords(func(recs *records) bool {
-		if old := recs.Images[spec.Name]; old != nil && old.Digest == digest && foreignOwner(ctx, old.Owner, true) == "" {
+		if old := recs.Images[spec.Name]; old != nil && old.Digest == digest && resource.ForeignOwner(ctx, old.Owner, true) == "" {
 			delete(recs.Images, spec.Name)
 			return true
 		}
@@ -231,7 +211,7 @@ func (s *Store) Observe(ctx context.Context, addr resource.Addr, prior cty.Value
 	switch {
 	case rec == nil:
 		return missing("image %s is not in the store", spec.Name)
-	case foreignOwner(ctx, rec.Owner, true) != "":
+	case resource.ForeignOwner(ctx, rec.Owner, true) != "":
 		return missing("image %s now belongs to %s", spec.Name, rec.Owner)
 	case rec.Digest != digest:
 		return missing("image %s is now %s, not %s", spec.Name, rec.Digest, digest)

@@ -174,7 +174,7 @@ func (d *Driver) Preview(ctx context.Context, addr resource.Addr, prior, desired
 		if !prior.IsNull() {
 			pn = prior.GetAttr("name")
 		}
-		if other := foreignOwner(ctx, rec.Owner, pn.RawEquals(name)); other != "" {
+		if other := resource.ForeignOwner(ctx, rec.Owner, pn.RawEquals(name)); other != "" {
 			return cty.NilVal, alreadyExists(rec.Name, other)
 		}
 	} else if !errors.Is(err, resource.ErrNotFound) {
@@ -255,7 +255,7 @@ func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Val
 	}
 	want := wanted{name: spec.Name, subnet: spec.Subnet, gateway: spec.Gateway}
 	if rec, err := d.readRecord(spec.Name); err == nil {
-		if other := foreignOwner(ctx, rec.Owner, true); other != "" {
+		if other := resource.ForeignOwner(ctx, rec.Owner, true); other != "" {
 			return cty.NilVal, fmt.Errorf("%s: %w", addr, alreadyExists(rec.Name, other))
 		}
 		if err := rec.differs(spec); err != nil {
@@ -368,7 +368,7 @@ func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired 
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
-	if other := foreignOwner(ctx, rec.Owner, true); other != "" {
+	if other := resource.ForeignOwner(ctx, rec.Owner, true); other != "" {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, alreadyExists(rec.Name, other))
 	}
 	rec.Labels = spec.Labels
@@ -397,7 +397,7 @@ func (d *Driver) Delete(ctx context.Context, addr resource.Addr, prior cty.Value
 		return fmt.Errorf("%s: %w", addr, err)
 	}
 	defer unlock()
-	if rec, err := d.readRecord(spec.Name); err == nil && foreignOwner(ctx, rec.Owner, true) != "" {
+	if rec, err := d.readRecord(spec.Name); err == nil && resource.ForeignOwner(ctx, rec.Owner, true) != "" {
 		return nil
 	}
 	attached, err := d.attachedTo(spec.Name)
@@ -443,7 +443,7 @@ func (d *Driver) Observe(ctx context.Context, addr resource.Addr, prior cty.Valu
 		return resource.Observation{Health: resource.Missing, Reason: "network " + spec.Name + " is not recorded on this host"}, nil
 	} else if err != nil {
 		return resource.Observation{}, fmt.Errorf("%s: %w", addr, err)
-	} else if other := foreignOwner(ctx, rec.Owner, true); other != "" {
+	} else if other := resource.ForeignOwner(ctx, rec.Owner, true); other != "" {
 		return resource.Observation{Health: resource.Missing, Reason: "network " + spec.Name + " now belongs to " + other}, nil
 	}
 	if spec.Driver != modeBridge {
@@ -466,26 +466,6 @@ func (d *Driver) Observe(ctx context.Context, addr resource.Addr, prior cty.Valu
 		return resource.Observation{Health: resource.Missing, Reason: "bridge " + bridge + " was deleted outside berth"}, nil
 	}
 	return resource.Observation{Health: resource.Healthy}, nil
-}
-
-// unrecorded stands for the owner of a network made before berth recorded
-// owners.
-const unrecorded = "no recorded owner (made by an older berth)"
-
-// foreignOwner returns who else owns a network recorded with owner, or ""
-// when the caller in ctx may use it: it is the caller's; no caller is known
-// (a direct driver call); or no owner is recorded and legacy says the
-// caller's state holds this very network, which an older berth made
-// without recording its owner.
-func foreignOwner(ctx context.Context, owner string, legacy bool) string {
-	o, ok := resource.OwnerOf(ctx)
-	switch {
-	case !ok || owner == o.String() || owner == "" && legacy:
-		return ""
-	case owner == "":
-		return unrecorded
-	}
-	return owner
 }
 
 func alreadyExists(name, owner string) error {

@@ -116,7 +116,7 @@ func (d *Driver) checkOwner(ctx context.Context, name string, legacy bool) error
 	if err != nil || !exists {
 		return err
 	}
-	if other := foreignOwner(ctx, owner, legacy); other != "" {
+	if other := resource.ForeignOwner(ctx, owner, legacy); other != "" {
 		return alreadyExists(name, other)
 	}
 	return nil
@@ -143,7 +143,7 @@ func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Val
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return cty.NilVal, fmt.Errorf("%s: create volume: %w", addr, err)
 	}
-	if err := d.writeMeta(meta{Name: spec.Name, Labels: spec.Labels, Owner: ownerOf(ctx)}); err != nil {
+	if err := d.writeMeta(meta{Name: spec.Name, Labels: spec.Labels, Owner: resource.RecordedOwner(ctx)}); err != nil {
 		if !existed {
 			_ = os.Remove(dir)
 		}
@@ -165,10 +165,10 @@ func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired 
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
-	if other := foreignOwner(ctx, owner, true); other != "" {
+	if other := resource.ForeignOwner(ctx, owner, true); other != "" {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, alreadyExists(spec.Name, other))
 	}
-	if o := ownerOf(ctx); o != "" {
+	if o := resource.RecordedOwner(ctx); o != "" {
 		owner = o
 	}
 	if err := d.writeMeta(meta{Name: spec.Name, Labels: spec.Labels, Owner: owner}); err != nil {
@@ -190,7 +190,7 @@ func (d *Driver) Delete(ctx context.Context, addr resource.Addr, prior cty.Value
 	if err != nil {
 		return fmt.Errorf("%s: %w", addr, err)
 	}
-	if exists && foreignOwner(ctx, owner, true) != "" {
+	if exists && resource.ForeignOwner(ctx, owner, true) != "" {
 		return nil
 	}
 	if err := os.RemoveAll(d.dir(spec.Name)); err != nil {
@@ -221,7 +221,7 @@ func (d *Driver) Observe(ctx context.Context, addr resource.Addr, prior cty.Valu
 	if err != nil {
 		return resource.Observation{}, fmt.Errorf("%s: %w", addr, err)
 	}
-	if other := foreignOwner(ctx, owner, true); other != "" {
+	if other := resource.ForeignOwner(ctx, owner, true); other != "" {
 		return resource.Observation{Health: resource.Missing, Reason: "volume " + spec.Name + " now belongs to " + other}, nil
 	}
 	size, err := dataBytes(dir)
@@ -275,33 +275,6 @@ func (d *Driver) owner(name string) (owner string, exists bool, err error) {
 		return "", false, fmt.Errorf("volume %s: read metadata: %w", name, err)
 	}
 	return m.Owner, true, nil
-}
-
-// unrecorded stands for the owner of a volume made before berth recorded
-// owners, or by hand.
-const unrecorded = "no recorded owner (made by an older berth, or by hand)"
-
-// foreignOwner returns who else owns a volume recorded with owner, or ""
-// when the caller in ctx may use it: it is the caller's; no caller is known
-// (a direct driver call); or no owner is recorded and legacy says the
-// caller's state holds this very volume, which an older berth made without
-// recording its owner.
-func foreignOwner(ctx context.Context, owner string, legacy bool) string {
-	o, ok := resource.OwnerOf(ctx)
-	switch {
-	case !ok || owner == o.String() || owner == "" && legacy:
-		return ""
-	case owner == "":
-		return unrecorded
-	}
-	return owner
-}
-
-func ownerOf(ctx context.Context) string {
-	if o, ok := resource.OwnerOf(ctx); ok {
-		return o.String()
-	}
-	return ""
 }
 
 // dataBytes sums the sizes of the regular files under dir.
