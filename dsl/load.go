@@ -149,7 +149,7 @@ func load(dir string, names []string, opts Options) (*resource.Config, hcl.Diagn
 
 	cfg.Files = l.parser.Files()
 	cfg.Hash = l.hash(paths)
-	return cfg, sortDiags(dedupe(l.diags))
+	return cfg, sortDiags(dedupe(dropCascades(cfg.Files, l.diags)))
 }
 
 // projectName is Options.Project, or the directory's base name made safe
