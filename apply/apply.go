@@ -28,6 +28,7 @@ import (
 type Store interface {
 	Put(project string, obj *resource.Object) error
 	Delete(project string, addr resource.Addr) error
+	SetOutputs(project string, outputs map[string]cty.Value) error
 	Snapshot(project string) (*state.Snapshot, error)
 }
 
@@ -66,7 +67,7 @@ type Options struct {
 }
 
 // ErrInterrupted is returned when Stop closed before every step ran.
-var ErrInterrupted = errors.New("apply interrupted")
+var ErrInterrupted = errors.New("interrupted")
 
 type node struct {
 	step    Step
@@ -77,9 +78,9 @@ type node struct {
 	done    bool
 }
 
-// Run applies the plan and returns the project's state as it now is — also
-// when it fails, in which case the error says which changes failed and
-// which were never started.
+// Run applies the plan, records the outputs, and returns the project's
+// state as it now is — also when it fails, in which case the error says
+// which changes failed and which were never started.
 func Run(ctx context.Context, p *plan.Plan, drivers driver.Set, store Store, hooks Hooks, opts Options) (*state.Snapshot, error) {
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = 10
@@ -172,6 +173,15 @@ func Run(ctx context.Context, p *plan.Plan, drivers driver.Set, store Store, hoo
 		errs = append(errs, fmt.Errorf("%w; not started: %s", ErrInterrupted, listOrNone(notStarted)))
 	case len(errs) > 0 && len(notStarted) > 0:
 		errs = append(errs, fmt.Errorf("not started: %s", strings.Join(notStarted, ", ")))
+	}
+	// The outputs as the objects now are, also after a failure: what is
+	// known of them is true. A destroy leaves none.
+	var outputs map[string]cty.Value
+	if !p.Destroy {
+		outputs, _ = plan.EvalOutputs(p.Config, values)
+	}
+	if err := store.SetOutputs(p.Project, outputs); err != nil {
+		errs = append(errs, fmt.Errorf("recording the outputs: %w", err))
 	}
 	snap, serr := store.Snapshot(p.Project)
 	if serr != nil {

@@ -346,7 +346,7 @@ func decodeBody(hb hcl.Body, s *resource.Schema, what string, rng hcl.Range, sel
 			if self != "" {
 				names = append(names, metaArgs...)
 			}
-			d.Detail += fmt.Sprintf(" The arguments of a %s are: %s.", what, namesOf(names))
+			d.Detail += fmt.Sprintf(" The arguments of %s %s are: %s.", article(what), what, namesOf(names))
 		case "Missing required argument":
 			if _, rest, ok := strings.Cut(d.Detail, `"`); ok {
 				name, _, _ := strings.Cut(rest, `"`)
@@ -439,4 +439,12 @@ func namesOf(names []string) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// article is "an" before a vowel sound, "a" otherwise: "an image".
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
 }

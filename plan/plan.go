@@ -112,13 +112,41 @@ func (p *Plan) Summary() Summary {
 }
 
 // HasChanges reports whether applying the plan would change anything.
+// Output changes count: applying the plan records the new values.
 func (p *Plan) HasChanges() bool {
 	for _, c := range p.Changes {
 		if c.Action != NoOp {
 			return true
 		}
 	}
-	return false
+	return len(p.OutputChanges()) > 0
+}
+
+// OutputChanges lists, in name order, the outputs whose value differs from
+// the one the last apply recorded (or may differ: not yet known), and
+// those no longer declared. A destroy records no outputs.
+func (p *Plan) OutputChanges() []string {
+	if p.Destroy {
+		return nil
+	}
+	var names []string
+	recorded := map[string]cty.Value{}
+	if p.Prior != nil {
+		recorded = p.Prior.Outputs
+	}
+	for name, v := range p.Outputs {
+		old, ok := recorded[name]
+		if !ok || !v.IsWhollyKnown() || !equal(old, v) {
+			names = append(names, name)
+		}
+	}
+	for name := range recorded {
+		if _, ok := p.Outputs[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Change returns the change for addr, or nil.
@@ -249,7 +277,14 @@ func planInstance(ctx context.Context, project string, in *resource.Instance, pr
 	if prior != nil {
 		priorVal = prior.Value
 	}
-	after := fillComputed(schema, desired, priorVal, true)
+	// Values berth chose for attributes the user left unset (a network's
+	// gateway) are kept only if the object is: a replacement chooses
+	// afresh, or a changed subnet would keep a gateway outside it.
+	fresh := fillComputed(schema, desired, cty.NullVal(schema.ImpliedType()), true)
+	after := fresh
+	if prior != nil && Diff(schema, priorVal, fresh).Action() != Replace {
+		after = fillComputed(schema, desired, priorVal, true)
+	}
 	if opts.Preview != nil {
 		v, err := opts.Preview(resource.WithOwner(ctx, resource.Owner{Project: project, Addr: in.Addr}), in.Addr, priorVal, after)
 		if err != nil {

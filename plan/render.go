@@ -3,7 +3,6 @@ package plan
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -53,6 +52,8 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 	}
 	if changes == 0 && p.Destroy {
 		r.line(0, r.p.paint(colGreen+colBold, "Nothing to destroy:")+" the project has no recorded objects on this host.")
+	} else if changes == 0 && len(p.OutputChanges()) > 0 {
+		r.line(0, r.p.paint(colGreen+colBold, "No changes to objects.")+" Applying records the new output values.")
 	} else if changes == 0 {
 		r.line(0, r.p.paint(colGreen+colBold, "No changes.")+" The host matches the configuration.")
 	} else {
@@ -60,23 +61,23 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 		r.line(0, fmt.Sprintf("%s %d to add, %d to change, %d to replace, %d to destroy.",
 			r.p.paint(colBold, "Plan:"), s.Add, s.Change, s.Replace, s.Destroy))
 	}
-	if len(p.Outputs) > 0 && changes > 0 {
+	if outs := p.OutputChanges(); len(outs) > 0 && !p.Destroy {
 		r.line(0, "")
-		r.line(0, "Outputs:")
-		for _, name := range sortedNames(p.Outputs) {
-			r.line(1, name+" = "+r.value(p.Outputs[name], 1))
+		r.line(0, "Changes to outputs:")
+		for _, name := range outs {
+			v, declared := p.Outputs[name]
+			old, recorded := p.Prior.Outputs[name]
+			switch {
+			case !declared:
+				r.line(1, r.p.paint(colRed, "-")+" "+name+" = "+r.value(old, 1))
+			case !recorded:
+				r.line(1, r.p.paint(colGreen, "+")+" "+name+" = "+r.value(v, 1))
+			default:
+				r.line(1, r.p.paint(colYellow, "~")+" "+name+" = "+r.value(old, 1)+" -> "+r.value(v, 1))
+			}
 		}
 	}
 	return r.err
-}
-
-func sortedNames(m map[string]cty.Value) []string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
 }
 
 type textRenderer struct {

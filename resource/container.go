@@ -45,7 +45,7 @@ var ContainerSchema = &Schema{
 				"volume":     {Type: cty.String, Optional: true, Doc: "volume name, usually volume.NAME.name"},
 				"bind":       {Type: cty.String, Optional: true, Path: true, Doc: "host path, relative to the configuration"},
 				"tmpfs":      {Type: cty.Bool, Optional: true, Default: cty.False},
-				"tmpfs_size": {Type: cty.String, Optional: true, Validate: validateMemory},
+				"tmpfs_size": {Type: cty.String, Optional: true, Validate: validateSize},
 				"read_only":  {Type: cty.Bool, Optional: true, Default: cty.False},
 			},
 			Check: checkMount,
@@ -61,6 +61,20 @@ var ContainerSchema = &Schema{
 			"pids":   {Type: cty.Number, Optional: true, Validate: validatePositive, Doc: "process limit"},
 		}}},
 	},
+	Check: checkContainer,
+}
+
+// checkContainer refuses published ports without a bridge network to
+// publish them on: they would be accepted and do nothing.
+func checkContainer(v cty.Value) []AttrError {
+	ports, networks := v.GetAttr("port"), v.GetAttr("network")
+	if !ports.IsKnown() || ports.IsNull() || ports.LengthInt() == 0 || !networks.IsKnown() {
+		return nil
+	}
+	if networks.IsNull() || networks.LengthInt() == 0 {
+		return []AttrError{{Path: cty.GetAttrPath("port"), Msg: "a published port needs a network to publish it from: add a network block naming a bridge network (a container without one has only loopback)"}}
+	}
+	return nil
 }
 
 func checkMount(v cty.Value) []AttrError {

@@ -69,6 +69,16 @@ func validateMemory(v cty.Value) error {
 	return nil
 }
 
+// validateSize checks a size with an optional unit, such as a tmpfs's
+// "64M"; unlike a memory limit it has no minimum.
+func validateSize(v cty.Value) error {
+	_, err := ParseMemory(v.AsString())
+	if err != nil {
+		return fmt.Errorf("%q is not a size: write a number with an optional unit, such as \"64M\"", v.AsString())
+	}
+	return nil
+}
+
 func validateDuration(v cty.Value) error {
 	d, err := time.ParseDuration(v.AsString())
 	if err != nil || d < 0 {

@@ -160,3 +160,16 @@ func TestRenamedBlockKeepsItsName(t *testing.T) {
 		t.Errorf("state after the rename:\n%s", list)
 	}
 }
+
+// TestChangedSubnetChoosesNewGateway: the gateway berth chose for the old
+// subnet is not carried into a network replaced for a new one.
+func TestChangedSubnetChoosesNewGateway(t *testing.T) {
+	h := newHost(t, "clisubnet")
+	h.write("main.hcl", "network \"n\" {\n  subnet = \"10.219.17.0/24\"\n}\n")
+	h.must("apply", "-auto-approve")
+	h.write("main.hcl", "network \"n\" {\n  subnet = \"10.219.18.0/24\"\n}\n")
+	out := h.must("apply", "-auto-approve")
+	if !strings.Contains(out, `gateway = "10.219.17.1" -> "10.219.18.1"`) || !strings.Contains(out, "1 replaced") {
+		t.Fatalf("apply of a new subnet:\n%s", out)
+	}
+}

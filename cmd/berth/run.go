@@ -422,13 +422,7 @@ func (c *CLI) run(ctx context.Context, s *session, p *plan.Plan, jsonOut bool, p
 		fmt.Fprintln(c.Stdout)
 	}
 	snap, err := apply.Run(ctx, p, s.host.Drivers, s.host.Store, hooks, apply.Options{Parallelism: parallelism, Stop: stop})
-	outputs, _ := plan.EvalOutputs(p.Config, snapshotValues(snap))
-	if p.Destroy {
-		outputs = nil
-	}
-	if oerr := s.host.Store.SetOutputs(p.Project, outputs); oerr != nil {
-		err = errors.Join(err, oerr)
-	}
+	outputs := snap.Outputs
 	sum := p.Summary()
 	verb := "apply"
 	if p.Destroy {

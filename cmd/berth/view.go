@@ -12,7 +12,6 @@ import (
 	"github.com/seed-e88ffcd2/berth/apply"
 	"github.com/seed-e88ffcd2/berth/plan"
 	"github.com/seed-e88ffcd2/berth/resource"
-	"github.com/seed-e88ffcd2/berth/state"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -110,14 +109,6 @@ func (h *jsonHooks) PostApply(s apply.Step, err error, elapsed time.Duration) {
 		ev["type"], ev["error"] = "change_errored", err.Error()
 	}
 	_ = h.enc.Encode(ev)
-}
-
-func snapshotValues(snap *state.Snapshot) map[resource.Addr]cty.Value {
-	values := map[resource.Addr]cty.Value{}
-	for addr, obj := range snap.Objects {
-		values[addr] = obj.Value
-	}
-	return values
 }
 
 func (c *CLI) printOutputs(outputs map[string]cty.Value, jsonOut bool) {
