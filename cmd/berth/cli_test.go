@@ -173,3 +173,26 @@ func TestChangedSubnetChoosesNewGateway(t *testing.T) {
 		t.Fatalf("apply of a new subnet:\n%s", out)
 	}
 }
+
+// TestDestroyNeedsOnlyTheState: a destroy works with a broken configuration
+// or without its variables, and once nothing is left the directory's claim
+// on the project goes, so another directory may take the name.
+func TestDestroyNeedsOnlyTheState(t *testing.T) {
+	h := newHost(t, "clidestroy")
+	h.write("main.hcl", "variable \"v\" {}\n\nvolume \"x\" {}\n")
+	h.must("apply", "-auto-approve", "-var", "v=1")
+	if out := h.must("destroy", "-auto-approve"); !strings.Contains(out, "Destroy complete! 1 destroyed.") {
+		t.Fatalf("destroy without the variable:\n%s", out)
+	}
+	twin := filepath.Join(t.TempDir(), "clidestroy")
+	if err := os.MkdirAll(twin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(twin, "main.hcl"), []byte("volume \"y\" {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := &host{t: t, dir: twin}
+	if code, out := other.berth("plan"); code != 0 {
+		t.Fatalf("plan of a same-named directory after the first destroyed everything: exit %d\n%s", code, out)
+	}
+}

@@ -311,13 +311,20 @@ func (c *CLI) applyCommand(ctx context.Context, name string, args []string) int 
 		}
 	}
 	var cfg *resource.Config
-	if name == "destroy" && !hasConfig(in.Dir) {
+	if name == "destroy" {
 		// Destroying needs only the project's state: it works after the
-		// configuration was deleted.
-		cfg = &resource.Config{Dir: in.Dir, Project: in.Project}
-		if cfg.Project == "" {
-			cfg.Project = dsl.ProjectName(in.Dir)
+		// configuration was deleted or broken, or without its variables.
+		loaded, diags := c.loadQuiet(in)
+		if !hasConfig(in.Dir) || diags.HasErrors() {
+			if hasConfig(in.Dir) {
+				fmt.Fprintf(c.Stderr, "The configuration does not load (berth validate says why); destroying what the state records.\n\n")
+			}
+			loaded = &resource.Config{Dir: in.Dir, Project: in.Project}
+			if loaded.Project == "" {
+				loaded.Project = dsl.ProjectName(in.Dir)
+			}
 		}
+		cfg = loaded
 	} else if cfg, ok = c.load(in); !ok {
 		return 1
 	}
@@ -423,6 +430,10 @@ func (c *CLI) run(ctx context.Context, s *session, p *plan.Plan, jsonOut bool, p
 	}
 	snap, err := apply.Run(ctx, p, s.host.Drivers, s.host.Store, hooks, apply.Options{Parallelism: parallelism, Stop: stop})
 	outputs := snap.Outputs
+	if p.Destroy && err == nil && len(snap.Objects) == 0 {
+		// Nothing is left: the directory's claim on the project goes too.
+		err = s.host.Store.Claim(p.Project, "", true)
+	}
 	sum := p.Summary()
 	verb := "apply"
 	if p.Destroy {
