@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -68,6 +70,19 @@ func (s *Store) GC(ctx context.Context) error {
 		for _, d := range cfg.RootFS.DiffIDs {
 			liveLayers[d.Hex] = true
 		}
+	}
+
+	// A container's root filesystem is an overlay of unpacked layers; its
+	// image may have no record any more (removed from the configuration,
+	// or owned by a project that forgot the container). The kernel knows
+	// which layers are mounted: those stay.
+	mounted, err := mountedLayers(s.layerDir())
+	if err != nil {
+		errs = append(errs, fmt.Errorf("reading the mounts, every unpacked layer is kept: %w", err))
+		layersKnown = false
+	}
+	for hex := range mounted {
+		liveLayers[hex] = true
 	}
 
 	sweep := func(dir string, live map[string]bool) {
@@ -130,4 +145,29 @@ func readBlobAs[T any](path string, parse func(io.Reader) (T, error)) (T, error)
 		return zero, err
 	}
 	return parse(bytes.NewReader(raw))
+}
+
+// mountedLayers lists the unpacked layers under layerDir that a mounted
+// overlay uses as a lower directory, by their digest's hex.
+func mountedLayers(layerDir string) (map[string]bool, error) {
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("overlay"))
+	if err != nil {
+		return nil, err
+	}
+	used := map[string]bool{}
+	prefix := layerDir + string(filepath.Separator)
+	for _, m := range mounts {
+		for _, opt := range strings.Split(m.VFSOptions, ",") {
+			lower, ok := strings.CutPrefix(opt, "lowerdir=")
+			if !ok {
+				continue
+			}
+			for _, dir := range strings.Split(lower, ":") {
+				if rest, ok := strings.CutPrefix(dir, prefix); ok {
+					used[strings.SplitN(rest, string(filepath.Separator), 2)[0]] = true
+				}
+			}
+		}
+	}
+	return used, nil
 }

@@ -379,3 +379,44 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("%d leftovers in tmp", n)
 	}
 }
+
+// TestGCKeepsMountedLayers: a layer a mounted overlay uses (a container's
+// root) survives the deletion of its image, and goes once unmounted.
+func TestGCKeepsMountedLayers(t *testing.T) {
+	s := newStore(t)
+	val := archiveVal("app", ociArchive(t, image(t, v1.Config{}, baseLayer(t)), "app"))
+	got, err := s.Create(ctx, addr("app"), val)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Resolve(ctx, str(got, "ref"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, empty := t.TempDir(), t.TempDir()
+	if err := unix.Mount("overlay", target, "overlay", unix.MS_RDONLY, "lowerdir="+info.Layers[0]+":"+empty); err != nil {
+		t.Fatalf("mount overlay: %v", err)
+	}
+	mounted := true
+	t.Cleanup(func() {
+		if mounted {
+			_ = unix.Unmount(target, unix.MNT_DETACH)
+		}
+	})
+	if err := s.Delete(ctx, addr("app"), got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(info.Layers[0]); err != nil {
+		t.Fatalf("GC removed a layer a mount uses: %v", err)
+	}
+	if err := unix.Unmount(target, 0); err != nil {
+		t.Fatal(err)
+	}
+	mounted = false
+	if err := s.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(info.Layers[0]); !os.IsNotExist(err) {
+		t.Errorf("the unmounted layer is still there: %v", err)
+	}
+}
