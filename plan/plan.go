@@ -164,7 +164,7 @@ func (p *Plan) Change(addr resource.Addr) *Change {
 // every evaluation error and every refusal (a volume with data to delete,
 // two containers publishing one port), all of them, not the first.
 func Compute(ctx context.Context, cfg *resource.Config, snap *state.Snapshot, observed map[resource.Addr]resource.Observation, opts Options) (*Plan, hcl.Diagnostics) {
-	snap = conformed(snap)
+	snap = Conformed(snap)
 	p := &Plan{
 		Project:          snap.Project,
 		Lineage:          snap.Lineage,
@@ -234,10 +234,12 @@ func Compute(ctx context.Context, cfg *resource.Config, snap *state.Snapshot, ob
 	return p, diags
 }
 
-// conformed returns the snapshot with every recorded value brought to its
+// Conformed returns the snapshot with every recorded value brought to its
 // kind's current schema, so state written before an attribute existed
-// plans as if it had never been set.
-func conformed(snap *state.Snapshot) *state.Snapshot {
+// plans as if it had never been set. Whoever hands recorded values to a
+// driver (refresh, destroy) conforms them first: drivers decode to the
+// current schema.
+func Conformed(snap *state.Snapshot) *state.Snapshot {
 	out := *snap
 	out.Objects = make(map[resource.Addr]*resource.Object, len(snap.Objects))
 	for addr, obj := range snap.Objects {

@@ -5,6 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/seed-e88ffcd2/berth/resource"
+	"github.com/seed-e88ffcd2/berth/state"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // TestVolumeDataNeverDeletedUnseen: -refresh=false and saved plans do not
@@ -194,5 +198,33 @@ func TestDestroyNeedsOnlyTheState(t *testing.T) {
 	other := &host{t: t, dir: twin}
 	if code, out := other.berth("plan"); code != 0 {
 		t.Fatalf("plan of a same-named directory after the first destroyed everything: exit %d\n%s", code, out)
+	}
+}
+
+// TestOldStateWithRealDrivers: a record written before the schema had an
+// attribute (here a volume's path) plans, refreshes and destroys with the
+// real drivers, which decode to the current schema.
+func TestOldStateWithRealDrivers(t *testing.T) {
+	h := newHost(t, "cliold")
+	h.write("main.hcl", "volume \"v\" {}\n")
+	h.must("apply", "-auto-approve")
+	store, err := state.Open(filepath.Join(os.Getenv("BERTH_STATE_DIR"), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := resource.Addr{Kind: resource.KindVolume, Name: "v"}
+	snap, err := store.Snapshot("cliold")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := snap.Objects[addr]
+	old.Value = cty.ObjectVal(map[string]cty.Value{"name": old.Value.GetAttr("name")})
+	if err := store.Put("cliold", old); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"plan"}, {"plan", "-refresh=false"}, {"state", "show", "volume.v"}, {"destroy", "-auto-approve"}} {
+		if code, out := h.berth(args...); code != 0 {
+			t.Errorf("berth %s on an old record: exit %d\n%s", strings.Join(args, " "), code, out)
+		}
 	}
 }

@@ -132,7 +132,7 @@ func (c *CLI) snapshot(f *projectFlags, operation string, lock bool) (*session, 
 		c.errorf("%v", err)
 		return nil, nil, false
 	}
-	return s, snap, true
+	return s, plan.Conformed(snap), true
 }
 
 // output prints the output values the last apply recorded.

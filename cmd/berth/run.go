@@ -154,6 +154,7 @@ func (c *CLI) compute(ctx context.Context, s *session, cfg *resource.Config, in 
 		c.errorf("%v", err)
 		return nil, false
 	}
+	snap = plan.Conformed(snap)
 	if snap.Dir != "" && snap.Dir != cfg.Dir && in.Project == "" {
 		c.errorf("project %q belongs to the configuration in %s, not %s: give this one its own project with -project NAME, or pass -project %s to move the project here",
 			cfg.Project, snap.Dir, cfg.Dir, cfg.Project)
