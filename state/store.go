@@ -366,8 +366,8 @@ func (s *Store) Claim(project, dir string, force bool) error {
 	return s.updateMeta(project, func(meta *projectMeta) error {
 		if meta.Dir != "" && meta.Dir != dir && !force {
 			return resource.Errorf(resource.ErrConflict,
-				"project %q belongs to the configuration in %s, not %s: give this one its own project with -project NAME, or pass -project %s to move the project here",
-				project, meta.Dir, dir, project)
+				"project %q belongs to the configuration in %s, not %s: give this one its own project with -project NAME, or pass -move-project to move the project here",
+				project, meta.Dir, dir)
 		}
 		meta.Dir = dir
 		return nil

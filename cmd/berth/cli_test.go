@@ -228,3 +228,31 @@ func TestOldStateWithRealDrivers(t *testing.T) {
 		}
 	}
 }
+
+func TestMoveProjectAndBoolFlags(t *testing.T) {
+	h := newHost(t, "climove")
+	h.write("main.hcl", "volume \"v\" {}\n")
+	if code, out := h.berth("plan", "-refresh", "false"); code == 0 || !strings.Contains(out, "write a yes-or-no flag as -flag=false") {
+		t.Errorf("plan -refresh false: exit %d\n%s", code, out)
+	}
+	h.must("apply", "-auto-approve")
+	moved := filepath.Join(t.TempDir(), "climove")
+	if err := os.MkdirAll(moved, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(moved, "main.hcl"), []byte("volume \"v\" {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	there := &host{t: t, dir: moved}
+	if code, out := there.berth("plan", "-project", "climove"); code == 0 || !strings.Contains(out, "pass -move-project") {
+		t.Fatalf("-project alone must not move a project: exit %d\n%s", code, out)
+	}
+	if out := there.must("apply", "-auto-approve", "-move-project"); !strings.Contains(out, "No changes") {
+		t.Fatalf("apply -move-project:\n%s", out)
+	}
+	// The project now lives there; the old directory is refused.
+	if code, _ := h.berth("plan"); code == 0 {
+		t.Error("the old directory still plans the moved project")
+	}
+	there.must("destroy", "-auto-approve")
+}

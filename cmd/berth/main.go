@@ -148,6 +148,11 @@ func parse(fs *flag.FlagSet, args []string) (pos []string, ok bool, code int) {
 		if fs.NArg() == 0 {
 			return pos, true, 0
 		}
+		if a := fs.Arg(0); a == "true" || a == "false" {
+			// -refresh false parses as -refresh and an argument "false".
+			fmt.Fprintf(fs.Output(), "%q is not an argument here: write a yes-or-no flag as -flag=%s\n", a, a)
+			return nil, false, 1
+		}
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}

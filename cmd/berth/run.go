@@ -32,6 +32,7 @@ type inputs struct {
 	Destroy          bool              `json:"destroy,omitempty"`
 	DeleteVolumeData bool              `json:"delete_volume_data,omitempty"`
 	Refresh          bool              `json:"refresh"`
+	MoveProject      bool              `json:"move_project,omitempty"`
 }
 
 // configFlags registers the flags every configuration command shares.
@@ -40,6 +41,7 @@ type configFlags struct {
 	vars         multiFlag
 	varFiles     multiFlag
 	noColor      bool
+	moveProject  bool
 }
 
 func (f *configFlags) register(fs *flag.FlagSet) {
@@ -48,6 +50,7 @@ func (f *configFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.vars, "var", "set a variable: -var 'name=value' (repeatable)")
 	fs.Var(&f.varFiles, "var-file", "read variables from a file (repeatable)")
 	fs.BoolVar(&f.noColor, "no-color", false, "no colours in the output")
+	fs.BoolVar(&f.moveProject, "move-project", false, "let this directory take over the project from the directory that applied it")
 }
 
 // parseConfig parses a configuration command's flags and returns its
@@ -67,7 +70,7 @@ func (c *CLI) parseConfig(fs *flag.FlagSet, cf *configFlags, args []string) (in 
 }
 
 func (f *configFlags) inputs() (inputs, error) {
-	in := inputs{Dir: f.dir, Project: f.project, Vars: map[string]string{}, Refresh: true}
+	in := inputs{Dir: f.dir, Project: f.project, Vars: map[string]string{}, Refresh: true, MoveProject: f.moveProject}
 	abs, err := filepath.Abs(f.dir)
 	if err != nil {
 		return in, err
@@ -155,9 +158,9 @@ func (c *CLI) compute(ctx context.Context, s *session, cfg *resource.Config, in 
 		return nil, false
 	}
 	snap = plan.Conformed(snap)
-	if snap.Dir != "" && snap.Dir != cfg.Dir && in.Project == "" {
-		c.errorf("project %q belongs to the configuration in %s, not %s: give this one its own project with -project NAME, or pass -project %s to move the project here",
-			cfg.Project, snap.Dir, cfg.Dir, cfg.Project)
+	if snap.Dir != "" && snap.Dir != cfg.Dir && !in.MoveProject {
+		c.errorf("project %q belongs to the configuration in %s, not %s: give this one its own project with -project NAME, or pass -move-project to move the project here",
+			cfg.Project, snap.Dir, cfg.Dir)
 		return nil, false
 	}
 	// Volumes are always looked at, also with -refresh=false: how much
@@ -347,6 +350,11 @@ func (c *CLI) applyCommand(ctx context.Context, name string, args []string) int 
 			return c.errorf("%v", err)
 		}
 	}
+	if !p.Destroy {
+		if err := s.host.Store.Claim(cfg.Project, cfg.Dir, in.MoveProject); err != nil {
+			return c.errorf("%v", err)
+		}
+	}
 	if !p.HasChanges() {
 		c.printOutputs(p.Outputs, *jsonOut)
 		return 0
@@ -356,9 +364,6 @@ func (c *CLI) applyCommand(ctx context.Context, name string, args []string) int 
 			fmt.Fprintf(c.Stderr, "%s cancelled.\n", name)
 			return 1
 		}
-	}
-	if err := s.host.Store.Claim(cfg.Project, cfg.Dir, in.Project != ""); err != nil {
-		return c.errorf("%v", err)
 	}
 	return c.run(ctx, s, p, *jsonOut, *parallelism)
 }
