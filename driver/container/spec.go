@@ -44,7 +44,8 @@ type buildInput struct {
 
 // buildConfig makes the libcontainer configuration and init process of a
 // container, starting from runc's example spec (the namespaces, masked
-// paths and device rules of `runc spec`).
+// paths and device rules of `runc spec`), with Docker's default seccomp
+// profile.
 func buildConfig(in buildInput) (*configs.Config, *libcontainer.Process, error) {
 	spec := in.spec
 	args := command(spec, in.image)
@@ -113,6 +114,12 @@ func buildConfig(in buildInput) (*configs.Config, *libcontainer.Process, error) 
 				s.Mounts[i] = specs.Mount{Destination: "/sys", Type: "bind", Source: "/sys", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
 			}
 		}
+	}
+
+	// Docker's default seccomp profile, as `docker run` applies it; it
+	// depends on the capabilities, so it comes after them.
+	if s.Linux.Seccomp, err = defaultSeccomp(s); err != nil {
+		return nil, nil, err
 	}
 
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
