@@ -240,7 +240,7 @@ func (d *Driver) checkOwner(ctx context.Context, addr resource.Addr, prior cty.V
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	} else if err != nil {
-		return err
+		return unreadableOwner(d.dir(id), id, err)
 	}
 	legacy := false
 	if prior.IsWhollyKnown() && !prior.IsNull() {
@@ -277,6 +277,11 @@ func (d *Driver) checkPorts(ctx context.Context, id, ports cty.Value) error {
 // value (its record dropped from the state, then its configuration changed)
 // and the leftovers of a create that crashed are removed first. Another
 // owner's container is refused.
+//
+// The name is claimed atomically across processes: under the name's lock,
+// the record is read, leftovers are removed and the new record, naming
+// the owner, is written before anything else of the container. Building it
+// then runs without the lock, the record keeping the name taken.
 func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Value) (cty.Value, error) {
 	spec, err := decode(addr, desired)
 	if err != nil {
@@ -287,31 +292,69 @@ func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Val
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
 	id := containerID(addr, spec)
-	if m, err := readMeta(d.dir(id)); err == nil {
-		if other := resource.ForeignOwner(ctx, m.Owner, true); other != "" {
-			return cty.NilVal, fmt.Errorf("%s: %w", addr, alreadyExists(m.Name, other))
-		}
-		if m.Started && m.SpecHash == hash {
-			if _, err := libcontainer.Load(d.stateRoot(), id); err == nil {
-				return m.computed(desired), nil
-			}
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return cty.NilVal, fmt.Errorf("%s: container %s: %w", addr, id, err)
+	owner := resource.RecordedOwner(ctx)
+	adopted, err := d.claimName(ctx, id, &meta{ID: id, Name: spec.Name, Owner: owner, SpecHash: hash})
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
-	if err := d.cleanup(ctx, id); err != nil {
-		return cty.NilVal, fmt.Errorf("%s: remove leftovers of container %s: %w", addr, id, err)
+	if adopted != nil {
+		return adopted.computed(desired), nil
 	}
-	m, err := d.create(ctx, id, spec, resource.RecordedOwner(ctx), hash)
+	m, err := d.create(ctx, id, spec, owner, hash)
 	if err != nil {
 		// What create made is undone by the same path Delete takes, which
 		// tolerates every partial state.
-		if cerr := d.cleanup(ctx, id); cerr != nil {
+		if cerr := d.cleanupLocked(ctx, id); cerr != nil {
 			err = fmt.Errorf("%w (and cleaning up failed: %v)", err, cerr)
 		}
 		return cty.NilVal, fmt.Errorf("%s: create container %s: %w", addr, id, err)
 	}
 	return m.computed(desired), nil
+}
+
+// claimName takes container name id for the owner recorded in claimed,
+// under the name's lock: another owner's container is refused; the same
+// owner's container made from the same value and started is returned for
+// Create to adopt; anything else there (leftovers of a crashed create, or
+// a container made from another value) is removed and the claim written.
+func (d *Driver) claimName(ctx context.Context, id string, claimed *meta) (adopted *meta, err error) {
+	unlock, err := d.lockName(id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	dir := d.dir(id)
+	if m, err := readMeta(dir); err == nil {
+		if other := resource.ForeignOwner(ctx, m.Owner, true); other != "" {
+			return nil, alreadyExists(m.Name, other)
+		}
+		if m.Started && m.SpecHash == claimed.SpecHash {
+			if _, err := libcontainer.Load(d.stateRoot(), id); err == nil {
+				return m, nil
+			}
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, unreadableOwner(dir, id, err)
+	}
+	if err := d.cleanup(ctx, id); err != nil {
+		return nil, fmt.Errorf("remove leftovers of container %s: %w", id, err)
+	}
+	if err := claim(dir, claimed); err != nil {
+		return nil, fmt.Errorf("claim container name %s: %w", id, err)
+	}
+	return nil, nil
+}
+
+// cleanupLocked runs cleanup under the name's lock, so that no other
+// project claims the name between the record's removal and the
+// directory's.
+func (d *Driver) cleanupLocked(ctx context.Context, id string) error {
+	unlock, err := d.lockName(id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return d.cleanup(ctx, id)
 }
 
 // Update changes cgroup limits of the running container and records the
@@ -331,9 +374,16 @@ func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired 
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
 	id := recordedID(addr, priorSpec)
-	m, err := readMeta(d.dir(id))
+	unlock, err := d.lockName(id)
 	if err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	defer unlock()
+	m, err := readMeta(d.dir(id))
+	if errors.Is(err, fs.ErrNotExist) {
 		return cty.NilVal, fmt.Errorf("%s: container %s: %w", addr, id, resource.ErrNotFound)
+	} else if err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, unreadableOwner(d.dir(id), id, err))
 	}
 	if other := resource.ForeignOwner(ctx, m.Owner, true); other != "" {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, alreadyExists(m.Name, other))
@@ -359,6 +409,11 @@ func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired 
 	// The container is now what desired describes, so a create from the
 	// same value (after its record was dropped from the state) adopts it.
 	m.SpecHash = hash
+	// And it is the caller's: one made before owners were recorded stops
+	// being ownerless once touched.
+	if o := resource.RecordedOwner(ctx); o != "" {
+		m.Owner = o
+	}
 	if err := writeMeta(d.dir(id), m); err != nil {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
@@ -368,13 +423,20 @@ func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired 
 // Delete stops the container (its stop signal, then SIGKILL after its
 // stop timeout) and removes everything it had on the host. A container
 // another owner now holds under this id is not the caller's any more: it
-// is left alone and the delete succeeds.
+// is left alone and the delete succeeds. One whose record cannot be read
+// is refused: berth cannot tell whose it is. The name's lock is held
+// throughout, so no other project claims it before the directory is gone.
 func (d *Driver) Delete(ctx context.Context, addr resource.Addr, prior cty.Value) error {
 	spec, err := decode(addr, prior)
 	if err != nil {
 		return err
 	}
 	id := recordedID(addr, spec)
+	unlock, err := d.lockName(id)
+	if err != nil {
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	defer unlock()
 	sig, timeout := stopSettings(spec.StopSignal, spec.StopTimeout)
 	if m, err := readMeta(d.dir(id)); err == nil {
 		if resource.ForeignOwner(ctx, m.Owner, true) != "" {
@@ -382,6 +444,8 @@ func (d *Driver) Delete(ctx context.Context, addr resource.Addr, prior cty.Value
 		}
 		// The recorded settings are the newest: Update writes them.
 		sig, timeout = stopSettings(m.StopSignal, m.StopTimeout)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: %w", addr, unreadableOwner(d.dir(id), id, err))
 	}
 	if c, err := libcontainer.Load(d.stateRoot(), id); err == nil {
 		if err := d.stop(ctx, c, sig, timeout); err != nil {
@@ -497,6 +561,7 @@ func waitStopped(ctx context.Context, c *libcontainer.Container, timeout time.Du
 // the root filesystem mount and the state directory. Then the peers' hosts
 // files forget it. It runs to the end even when ctx is cancelled (a second
 // Ctrl-C): stopping half way would leak CNI rules, mounts and directories.
+// The caller holds lockName(id).
 func (d *Driver) cleanup(ctx context.Context, id string) error {
 	ctx = context.WithoutCancel(ctx)
 	var errs []error
@@ -565,7 +630,7 @@ func (d *Driver) pruneCgroupParent() {
 		return
 	}
 	for _, e := range entries {
-		if e.IsDir() {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
 			return
 		}
 	}

@@ -22,8 +22,9 @@ const (
 	netBridge  = "bridge"  // a persistent namespace joined to bridge networks
 )
 
-// create does the work of Create, recording the container's owner and the
-// hash of the value it is made from; on error the caller runs cleanup.
+// create does the work of Create, once the name is claimed (claimName),
+// recording the container's owner and the hash of the value it is made
+// from; on error the caller runs cleanup.
 func (d *Driver) create(ctx context.Context, id string, spec *resource.ContainerSpec, owner, hash string) (*meta, error) {
 	dir := d.dir(id)
 	for _, sub := range []string{"upper", "work", "rootfs"} {

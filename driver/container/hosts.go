@@ -95,15 +95,132 @@ func writeMeta(dir string, m *meta) error {
 }
 
 func readMeta(dir string) (*meta, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "meta.json"))
+	path := filepath.Join(dir, "meta.json")
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var m meta
 	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "meta.json"), err)
+		return nil, &fs.PathError{Op: "parse", Path: path, Err: err}
 	}
 	return &m, nil
+}
+
+// unreadableOwner refuses to touch container id, whose record exists but
+// cannot be read (err, from readMeta): berth cannot tell whose it is.
+func unreadableOwner(dir, id string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return resource.Errorf(resource.ErrConflict, "container %q: its owner record %s cannot be read (%v), so berth cannot tell whose container it is and leaves it alone; inspect that file, and repair it or remove the container by hand",
+		id, filepath.Join(dir, "meta.json"), err)
+}
+
+// claim makes container id's directory and its record m, which names the
+// owner, before anything else of the container exists, so that from then
+// on every other project finds the name taken. The record is written to a
+// temporary file and linked into place, which fails if a record exists
+// (O_EXCL's guarantee, without a torn record after a crash). The caller
+// holds lockName(id).
+func claim(dir string, m *meta) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".meta.json.claim-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(data)
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if err := tmp.Close(); werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		return werr
+	}
+	if err := os.Link(tmp.Name(), filepath.Join(dir, "meta.json")); err != nil {
+		return err
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// locksDir, under Config.StateDir, holds one lock file per container name
+// in use. Container names start with a letter or digit, so it never
+// collides with a container's directory.
+const locksDir = ".locks"
+
+// lockName takes the host-wide lock on container name id, across
+// processes: Create holds it from reading the name's record through
+// writing its claim, Update and Delete while they change or remove the
+// record, so another project's create never finds the name free half way
+// through, nor cleans up what this one is building. The lock file goes
+// when the name is released (the container's directory is gone).
+func (d *Driver) lockName(id string) (unlock func(), err error) {
+	path := filepath.Join(d.cfg.StateDir, locksDir, id+".lock")
+	f, err := lockFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("lock container name %s: %w", id, err)
+	}
+	return func() {
+		if _, err := os.Lstat(d.dir(id)); errors.Is(err, fs.ErrNotExist) {
+			_ = os.Remove(path)
+		}
+		f.Close()
+	}, nil
+}
+
+// lockFile takes an exclusive flock on path, creating it. A holder may
+// remove the file before releasing it, so a lock taken on a file no longer
+// at path is dropped and taken again on the one there now.
+func lockFile(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	for {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		for {
+			err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		var held, now unix.Stat_t
+		if err == nil {
+			err = unix.Fstat(int(f.Fd()), &held)
+		}
+		if err == nil {
+			err = unix.Stat(path, &now)
+			if errors.Is(err, unix.ENOENT) {
+				f.Close()
+				continue
+			}
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if held.Dev == now.Dev && held.Ino == now.Ino {
+			return f, nil
+		}
+		f.Close()
+	}
 }
 
 // allMeta reads the records of every container on the host.

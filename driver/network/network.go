@@ -249,10 +249,7 @@ func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Val
 	}
 	defer unlock()
 
-	owner := ""
-	if o, ok := resource.OwnerOf(ctx); ok {
-		owner = o.String()
-	}
+	owner := resource.RecordedOwner(ctx)
 	want := wanted{name: spec.Name, subnet: spec.Subnet, gateway: spec.Gateway}
 	if rec, err := d.readRecord(spec.Name); err == nil {
 		if other := resource.ForeignOwner(ctx, rec.Owner, true); other != "" {
@@ -372,6 +369,11 @@ func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired 
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, alreadyExists(rec.Name, other))
 	}
 	rec.Labels = spec.Labels
+	// The network is the caller's: one made before owners were recorded
+	// stops being ownerless once touched.
+	if o := resource.RecordedOwner(ctx); o != "" {
+		rec.Owner = o
+	}
 	if err := d.writeRecord(rec); err != nil {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
@@ -386,7 +388,8 @@ func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired 
 // reservations and the record. It refuses while containers are attached:
 // deleting the bridge under them would cut them off silently. A network
 // another owner now holds under this name is not the caller's any more: it
-// is left alone and the delete succeeds.
+// is left alone and the delete succeeds. One whose record cannot be read
+// is refused: berth cannot tell whose it is.
 func (d *Driver) Delete(ctx context.Context, addr resource.Addr, prior cty.Value) error {
 	spec, err := decode(addr, prior)
 	if err != nil {
@@ -397,8 +400,12 @@ func (d *Driver) Delete(ctx context.Context, addr resource.Addr, prior cty.Value
 		return fmt.Errorf("%s: %w", addr, err)
 	}
 	defer unlock()
-	if rec, err := d.readRecord(spec.Name); err == nil && resource.ForeignOwner(ctx, rec.Owner, true) != "" {
-		return nil
+	if rec, err := d.readRecord(spec.Name); err == nil {
+		if resource.ForeignOwner(ctx, rec.Owner, true) != "" {
+			return nil
+		}
+	} else if !errors.Is(err, resource.ErrNotFound) {
+		return fmt.Errorf("%s: %w", addr, err)
 	}
 	attached, err := d.attachedTo(spec.Name)
 	if err != nil {

@@ -56,14 +56,19 @@ func (d *Driver) readRecord(name string) (record, error) {
 	if !validName(name) {
 		return rec, fmt.Errorf("network %q: %w", name, resource.ErrNotFound)
 	}
-	data, err := os.ReadFile(d.recordPath(name))
+	path := d.recordPath(name)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return rec, fmt.Errorf("network %s: %w", name, resource.ErrNotFound)
-	} else if err != nil {
-		return rec, err
 	}
-	if err := json.Unmarshal(data, &rec); err != nil {
-		return rec, fmt.Errorf("network %s: read record: %w", name, err)
+	if err == nil {
+		err = json.Unmarshal(data, &rec)
+	} else if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if err != nil {
+		return rec, resource.Errorf(resource.ErrConflict, "network %q: its record %s cannot be read (%v), so berth cannot tell whose network it is and leaves it alone; inspect that file, and repair it or remove the network by hand",
+			name, path, err)
 	}
 	return rec, nil
 }

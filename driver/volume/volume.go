@@ -21,13 +21,15 @@ import (
 	"github.com/seed-e88ffcd2/berth/internal/atomicfile"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"github.com/zclconf/go-cty/cty"
+	"golang.org/x/sys/unix"
 )
 
 // Config places the volumes on the host.
 type Config struct {
 	// Root holds one directory per volume, named after the volume, and a
-	// ".berth" directory with their metadata. Volume names start with a
-	// letter or digit, so ".berth" never collides with one.
+	// ".berth" directory with their metadata and, in ".berth/locks", a lock
+	// file per volume name in use. Volume names start with a letter or
+	// digit, so ".berth" never collides with one.
 	Root string
 }
 
@@ -52,13 +54,16 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.Root == "" {
 		return nil, errors.New("volume: Config.Root is empty")
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.Root, metaDir), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(cfg.Root, metaDir, locksDir), 0o700); err != nil {
 		return nil, fmt.Errorf("volume: %w", err)
 	}
 	return &Driver{cfg: cfg}, nil
 }
 
-const metaDir = ".berth"
+const (
+	metaDir  = ".berth"
+	locksDir = "locks" // under metaDir
+)
 
 // meta is what a volume records beside its data.
 type meta struct {
@@ -129,28 +134,46 @@ func alreadyExists(name, owner string) error {
 // Create makes the volume's directory, keeping what it already holds, so a
 // volume recreated under the same name finds its data again: keeping data
 // is the point of a volume. Another owner's volume is refused.
+//
+// The name is claimed atomically across processes: the check and the
+// metadata naming the owner are done under the name's lock, and the
+// metadata is written before the directory is made, so a crash in between
+// leaves a claim the owner's next create completes, never a directory
+// without an owner that the owner's next plan would refuse.
 func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Value) (cty.Value, error) {
 	spec, err := decode(addr, desired)
 	if err != nil {
 		return cty.NilVal, err
 	}
+	unlock, err := d.lockName(spec.Name)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	defer unlock()
 	if err := d.checkOwner(ctx, spec.Name, true); err != nil {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
-	dir := d.dir(spec.Name)
-	_, statErr := os.Stat(dir)
-	existed := statErr == nil
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return cty.NilVal, fmt.Errorf("%s: create volume: %w", addr, err)
-	}
+	_, statErr := os.Stat(d.metaPath(spec.Name))
+	recorded := statErr == nil
 	if err := d.writeMeta(meta{Name: spec.Name, Labels: spec.Labels, Owner: resource.RecordedOwner(ctx)}); err != nil {
-		if !existed {
-			_ = os.Remove(dir)
-		}
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	if testHookClaimed != nil {
+		testHookClaimed()
+	}
+	dir := d.dir(spec.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		if !recorded {
+			_ = os.Remove(d.metaPath(spec.Name))
+		}
+		return cty.NilVal, fmt.Errorf("%s: create volume: %w", addr, err)
 	}
 	return resource.WithAttrs(desired, map[string]cty.Value{"path": cty.StringVal(dir)}), nil
 }
+
+// testHookClaimed, when set, runs in Create between writing the metadata
+// and making the directory: tests stop there to play a crash.
+var testHookClaimed func()
 
 // Update records new labels; the data is untouched.
 func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
@@ -158,6 +181,11 @@ func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired 
 	if err != nil {
 		return cty.NilVal, err
 	}
+	unlock, err := d.lockName(spec.Name)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	defer unlock()
 	if _, err := os.Stat(d.dir(spec.Name)); err != nil {
 		return cty.NilVal, fmt.Errorf("%s: volume %s: %w", addr, spec.Name, resource.ErrNotFound)
 	}
@@ -180,12 +208,18 @@ func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired 
 // Delete removes the volume and its data. Whether data may be lost was
 // decided by the plan, which asked the user. A volume another owner now
 // holds under this name is not the caller's any more: it is left alone
-// and the delete succeeds.
+// and the delete succeeds. One whose metadata cannot be read is refused:
+// berth cannot tell whose it is.
 func (d *Driver) Delete(ctx context.Context, addr resource.Addr, prior cty.Value) error {
 	spec, err := decode(addr, prior)
 	if err != nil {
 		return err
 	}
+	unlock, err := d.lockName(spec.Name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	defer unlock()
 	owner, exists, err := d.owner(spec.Name)
 	if err != nil {
 		return fmt.Errorf("%s: %w", addr, err)
@@ -258,23 +292,87 @@ func (d *Driver) writeMeta(m meta) error {
 
 // owner reads who owns the volume name and whether it exists (its
 // directory or its metadata). A directory without metadata has no
-// recorded owner.
+// recorded owner; metadata that cannot be read is an error that tells the
+// user to look at it.
 func (d *Driver) owner(name string) (owner string, exists bool, err error) {
-	data, err := os.ReadFile(d.metaPath(name))
+	path := d.metaPath(name)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		_, err := os.Stat(d.dir(name))
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", false, nil
 		}
 		return "", err == nil, err
-	} else if err != nil {
-		return "", false, err
 	}
 	var m meta
-	if err := json.Unmarshal(data, &m); err != nil {
-		return "", false, fmt.Errorf("volume %s: read metadata: %w", name, err)
+	if err == nil {
+		err = json.Unmarshal(data, &m)
+	} else if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if err != nil {
+		return "", false, resource.Errorf(resource.ErrConflict, "volume %q: its owner record %s cannot be read (%v), so berth cannot tell whose volume it is and leaves it and its data alone; inspect that file, and repair it or remove the volume by hand",
+			name, path, err)
 	}
 	return m.Owner, true, nil
+}
+
+// lockName takes the host-wide lock on volume name, across processes:
+// Create holds it from the owner check through writing the metadata,
+// Update and Delete while they change or remove it, so two projects never
+// both find the name free. The lock file goes when the name is released
+// (neither the metadata nor the directory is left).
+func (d *Driver) lockName(name string) (unlock func(), err error) {
+	path := filepath.Join(d.cfg.Root, metaDir, locksDir, name+".lock")
+	f, err := lockFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("lock volume name %s: %w", name, err)
+	}
+	return func() {
+		_, metaErr := os.Lstat(d.metaPath(name))
+		_, dirErr := os.Lstat(d.dir(name))
+		if errors.Is(metaErr, fs.ErrNotExist) && errors.Is(dirErr, fs.ErrNotExist) {
+			_ = os.Remove(path)
+		}
+		f.Close()
+	}, nil
+}
+
+// lockFile takes an exclusive flock on path, creating it. A holder may
+// remove the file before releasing it, so a lock taken on a file no longer
+// at path is dropped and taken again on the one there now.
+func lockFile(path string) (*os.File, error) {
+	for {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		for {
+			err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		var held, now unix.Stat_t
+		if err == nil {
+			err = unix.Fstat(int(f.Fd()), &held)
+		}
+		if err == nil {
+			err = unix.Stat(path, &now)
+			if errors.Is(err, unix.ENOENT) {
+				f.Close()
+				continue
+			}
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if held.Dev == now.Dev && held.Ino == now.Ino {
+			return f, nil
+		}
+		f.Close()
+	}
 }
 
 // dataBytes sums the sizes of the regular files under dir.
