@@ -244,6 +244,9 @@ variable "any" {}
 container "web" {
   for_each = toset([for p in var.ports : tostring(p)])
   image    = var.any
+  network {
+    name = "lan"
+  }
   port {
     target    = each.value
     published = each.value

@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 
 ex=examples/hello
 berth=bin/berth
+# The demo keeps its host state apart from a real berth host's
+# (/var/lib/berth, /run/berth): it neither depends on nor disturbs it.
+export BERTH_STATE_DIR=${BERTH_STATE_DIR:-/var/lib/berth-demo}
+export BERTH_RUN_DIR=${BERTH_RUN_DIR:-/run/berth-demo}
+export BERTH_CGROUP_PARENT=${BERTH_CGROUP_PARENT:-/berth-demo}
 bold=$'\033[1m'; green=$'\033[32m'; reset=$'\033[0m'
 [ -t 1 ] || { bold=; green=; reset=; }
 step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$reset"; }
@@ -47,12 +52,12 @@ check() { # what, command printing leftovers
   local out; out=$("$@" || true)
   if [ -n "$out" ]; then echo "LEFT: $what:"; echo "$out"; left=1; else echo "no $what"; fi
 }
-state_dir=${BERTH_STATE_DIR:-/var/lib/berth}
+state_dir=$BERTH_STATE_DIR
 check "recorded objects" $berth state list -dir "$ex"
 check "containers" bash -c "ls $state_dir/containers 2>/dev/null"
 check "volumes" bash -c "ls -A $state_dir/volumes 2>/dev/null | grep hello"
-check "mounts" bash -c "grep -E ' ($state_dir|${BERTH_RUN_DIR:-/run/berth})' /proc/self/mountinfo"
-check "cgroups" bash -c "ls -d /sys/fs/cgroup/*/${BERTH_CGROUP_PARENT:-berth} /sys/fs/cgroup/${BERTH_CGROUP_PARENT:-berth} 2>/dev/null"
+check "mounts" bash -c "grep -E ' ($state_dir|$BERTH_RUN_DIR)' /proc/self/mountinfo"
+check "cgroups" bash -c "ls -d /sys/fs/cgroup/*$BERTH_CGROUP_PARENT /sys/fs/cgroup$BERTH_CGROUP_PARENT 2>/dev/null"
 check "bridges" bash -c "ip -o link show type bridge | grep -o 'bn-[0-9a-f]*'"
 check "iptables rules" bash -c "iptables-save | grep -i hello"
 [ $left = 0 ] || { echo "demo left things behind" >&2; exit 1; }

@@ -356,6 +356,12 @@ func (c *CLI) applyCommand(ctx context.Context, name string, args []string) int 
 		}
 	}
 	if !p.HasChanges() {
+		if p.Destroy && len(p.Prior.Objects) == 0 {
+			// Nothing is recorded: the directory's claim goes too.
+			if err := s.host.Store.Claim(cfg.Project, "", true); err != nil {
+				return c.errorf("%v", err)
+			}
+		}
 		c.printOutputs(p.Outputs, *jsonOut)
 		return 0
 	}
