@@ -19,9 +19,9 @@ import (
 
 	"github.com/seed-e88ffcd2/berth/driver"
 	"github.com/seed-e88ffcd2/berth/internal/atomicfile"
+	"github.com/seed-e88ffcd2/berth/internal/filelock"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"github.com/zclconf/go-cty/cty"
-	"golang.org/x/sys/unix"
 )
 
 // Config places the volumes on the host.
@@ -324,7 +324,7 @@ func (d *Driver) owner(name string) (owner string, exists bool, err error) {
 // (neither the metadata nor the directory is left).
 func (d *Driver) lockName(name string) (unlock func(), err error) {
 	path := filepath.Join(d.cfg.Root, metaDir, locksDir, name+".lock")
-	f, err := lockFile(path)
+	f, err := filelock.Lock(path)
 	if err != nil {
 		return nil, fmt.Errorf("lock volume name %s: %w", name, err)
 	}
@@ -336,43 +336,6 @@ func (d *Driver) lockName(name string) (unlock func(), err error) {
 		}
 		f.Close()
 	}, nil
-}
-
-// lockFile takes an exclusive flock on path, creating it. A holder may
-// remove the file before releasing it, so a lock taken on a file no longer
-// at path is dropped and taken again on the one there now.
-func lockFile(path string) (*os.File, error) {
-	for {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-		if err != nil {
-			return nil, err
-		}
-		for {
-			err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-			if !errors.Is(err, unix.EINTR) {
-				break
-			}
-		}
-		var held, now unix.Stat_t
-		if err == nil {
-			err = unix.Fstat(int(f.Fd()), &held)
-		}
-		if err == nil {
-			err = unix.Stat(path, &now)
-			if errors.Is(err, unix.ENOENT) {
-				f.Close()
-				continue
-			}
-		}
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		if held.Dev == now.Dev && held.Ino == now.Ino {
-			return f, nil
-		}
-		f.Close()
-	}
 }
 
 // dataBytes sums the sizes of the regular files under dir.
