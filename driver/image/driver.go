@@ -48,6 +48,15 @@ func (s *Store) Preview(ctx context.Context, addr resource.Addr, prior, desired 
 			}), nil
 		}
 	}
+	return s.imported(ctx, addr, desired, func(spec *resource.ImageSpec, img *storedImage) (cty.Value, error) {
+		return filled(desired, spec.Name, img.ID, img.Digest), nil
+	})
+}
+
+// imported decodes the desired image and imports it into the blob store
+// under the shared content lock (so no GC runs meanwhile), then hands it to
+// then, still under the lock.
+func (s *Store) imported(ctx context.Context, addr resource.Addr, desired cty.Value, then func(*resource.ImageSpec, *storedImage) (cty.Value, error)) (cty.Value, error) {
 	if err := ctx.Err(); err != nil {
 		return cty.NilVal, err
 	}
@@ -64,11 +73,11 @@ func (s *Store) Preview(ctx context.Context, addr resource.Addr, prior, desired 
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
-	return filled(desired, spec.Name, img.ID, img.Digest), nil
+	return then(spec, img)
 }
 
-// checkOwner refuses a name whose record another owner made. See
-// foreignOwner for legacy.
+// checkOwner refuses a name whose record another owner made; legacy is
+// as resource.ForeignOwner takes it.
 func (s *Store) checkOwner(ctx context.Context, name string, legacy bool) error {
 	recs, err := s.readRecords()
 	if err != nil {
@@ -89,55 +98,38 @@ func alreadyExists(name, owner string) error {
 // Create imports the image, unpacks its layers that are not unpacked yet
 // and records its name, which must not be another owner's.
 func (s *Store) Create(ctx context.Context, addr resource.Addr, desired cty.Value) (cty.Value, error) {
-	if err := ctx.Err(); err != nil {
-		return cty.NilVal, err
-	}
-	spec, err := decodeSpec(addr, desired)
-	if err != nil {
-		return cty.NilVal, err
-	}
-	unlock, err := s.lock(lockContent, unix.LOCK_SH)
-	if err != nil {
-		return cty.NilVal, err
-	}
-	defer unlock()
-	img, err := s.importSpec(spec)
-	if err != nil {
-		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
-	}
-	if _, err := s.ensureLayers(img); err != nil {
-		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
-	}
-	// The caller's name moves to the new digest, as a docker tag does; the
-	// image it named before stays until garbage collection finds it
-	// unreferenced. Another owner's name stays: moving it would let GC
-	// take layers their containers run on.
-	rec := &record{Digest: img.Digest, ID: img.ID, MediaType: img.MediaType, Size: img.Size}
-	if o, ok := resource.OwnerOf(ctx); ok {
-		rec.Owner = o.String()
-	}
-	var taken error
-	err = s.updateRecords(func(recs *records) bool {
-		old := recs.Images[spec.Name]
-		if old != nil {
-			if other := resource.ForeignOwner(ctx, old.Owner, true); other != "" {
-				taken = alreadyExists(spec.Name, other)
-				return false
-			}
-			if *old == *rec {
-				return false
-			}
+	return s.imported(ctx, addr, desired, func(spec *resource.ImageSpec, img *storedImage) (cty.Value, error) {
+		if _, err := s.ensureLayers(img); err != nil {
+			return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 		}
-		recs.Images[spec.Name] = rec
-		return true
+		// The caller's name moves to the new digest, as a docker tag does; the
+		// image it named before stays until garbage collection finds it
+		// unreferenced. Another owner's name stays: moving it would let GC
+		// take layers their containers run on.
+		rec := &record{Digest: img.Digest, ID: img.ID, MediaType: img.MediaType, Size: img.Size, Owner: resource.RecordedOwner(ctx)}
+		var taken error
+		err := s.updateRecords(func(recs *records) bool {
+			old := recs.Images[spec.Name]
+			if old != nil {
+				if other := resource.ForeignOwner(ctx, old.Owner, true); other != "" {
+					taken = alreadyExists(spec.Name, other)
+					return false
+				}
+				if *old == *rec {
+					return false
+				}
+			}
+			recs.Images[spec.Name] = rec
+			return true
+		})
+		if err == nil {
+			err = taken
+		}
+		if err != nil {
+			return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+		}
+		return filled(desired, spec.Name, img.ID, img.Digest), nil
 	})
-	if err == nil {
-		err = taken
-	}
-	if err != nil {
-		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
-	}
-	return filled(desired, spec.Name, img.ID, img.Digest), nil
 }
 
 // Update has nothing to change in place: every attribute of an image
