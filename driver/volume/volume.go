@@ -114,8 +114,8 @@ func (d *Driver) Preview(ctx context.Context, addr resource.Addr, prior, desired
 	return desired, nil
 }
 
-// checkOwner refuses a volume that exists and is another owner's. See
-// foreignOwner for legacy.
+// checkOwner refuses a volume that exists and is another owner's; legacy
+// is as resource.ForeignOwner takes it.
 func (d *Driver) checkOwner(ctx context.Context, name string, legacy bool) error {
 	owner, exists, err := d.owner(name)
 	if err != nil || !exists {
