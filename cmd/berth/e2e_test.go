@@ -55,7 +55,23 @@ func newHost(t *testing.T, project string) *host {
 	t.Setenv("BERTH_RUN_DIR", filepath.Join(base, "run"))
 	t.Setenv("BERTH_CGROUP_PARENT", "/berth-test-"+project)
 	t.Setenv("BERTH_CNI_PATH", testutil.CNIPath(t))
-	dir := filepath.Join(base, project)
+	t.Cleanup(func() {
+		// After every project's destroy (cleanups run last first): the
+		// cgroup parent must be gone with the last container.
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/berth-test-" + project)
+		dirs2, _ := filepath.Glob("/sys/fs/cgroup/berth-test-" + project)
+		for _, d := range append(dirs, dirs2...) {
+			t.Errorf("cleanup: the container driver left the cgroup parent %s", d)
+			os.Remove(d)
+		}
+	})
+	return newProject(t, filepath.Join(base, project))
+}
+
+// newProject makes a configuration directory holding a busybox rootfs and
+// destroys whatever its project made at cleanup, so the host stays clean.
+func newProject(t *testing.T, dir string) *host {
+	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -64,16 +80,8 @@ func newHost(t *testing.T, project string) *host {
 	}
 	h := &host{t: t, dir: dir}
 	t.Cleanup(func() {
-		// Whatever the test left, destroy it so the host is clean; then the
-		// cgroup parent, which libcontainer leaves behind.
 		if code, out := h.berth("destroy", "-auto-approve", "-delete-volume-data"); code != 0 {
-			t.Errorf("cleanup: berth destroy: exit %d\n%s", code, out)
-		}
-		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/berth-test-" + project)
-		dirs2, _ := filepath.Glob("/sys/fs/cgroup/berth-test-" + project)
-		for _, d := range append(dirs, dirs2...) {
-			t.Errorf("cleanup: the container driver left the cgroup parent %s", d)
-			os.Remove(d)
+			t.Errorf("cleanup: berth destroy of %s: exit %d\n%s", filepath.Base(dir), code, out)
 		}
 	})
 	return h
@@ -694,20 +702,7 @@ container "peer" {
 // cgroup directories. It is destroyed at cleanup, before h.
 func (h *host) otherProject(project string) *host {
 	h.t.Helper()
-	dir := filepath.Join(filepath.Dir(h.dir), project)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		h.t.Fatal(err)
-	}
-	if out, err := exec.Command("cp", "-a", testutil.BusyboxRootfs(h.t), filepath.Join(dir, "rootfs")).CombinedOutput(); err != nil {
-		h.t.Fatalf("copying the rootfs: %v: %s", err, out)
-	}
-	o := &host{t: h.t, dir: dir}
-	h.t.Cleanup(func() {
-		if code, out := o.berth("destroy", "-auto-approve", "-delete-volume-data"); code != 0 {
-			h.t.Errorf("cleanup: berth destroy of %s: exit %d\n%s", project, code, out)
-		}
-	})
-	return o
+	return newProject(h.t, filepath.Join(filepath.Dir(h.dir), project))
 }
 
 // TestHostNamesBelongToOneProject: a project declaring the container,
