@@ -11,6 +11,7 @@ package plan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -189,21 +190,45 @@ func Compute(ctx context.Context, cfg *resource.Config, snap *state.Snapshot, ob
 				released = append(released, resource.Owner{Project: snap.Project, Addr: addr})
 			}
 		}
-		ctx := resource.WithReleased(ctx, released)
 		order, d := Order(cfg.Instances)
 		diags = append(diags, d...)
 		recreated := map[resource.Addr]bool{}
-		for _, in := range order {
-			prior := snap.Objects[in.Addr]
-			ch, d := planInstance(ctx, snap.Project, in, prior, observed, planned, recreated, opts)
-			diags = append(diags, d...)
-			if ch == nil {
-				continue
-			}
+		add := func(in *resource.Instance, ch *Change) {
 			kept[in.Addr] = true
-			recreated[in.Addr] = ch.Action == Replace || ch.Action == Create && prior != nil
+			recreated[in.Addr] = ch.Action == Replace || ch.Action == Create && snap.Objects[in.Addr] != nil
 			planned[in.Addr] = ch.After
 			p.Changes = append(p.Changes, ch)
+		}
+		// An instance refused only because its host-wide name is taken
+		// waits for the end: the name may belong to an instance this plan
+		// replaces (a name moving between blocks), which is known only
+		// once every instance is planned.
+		var waiting []*resource.Instance
+		for _, in := range order {
+			ch, d := planInstance(resource.WithReleased(ctx, released), snap.Project, in, snap.Objects[in.Addr], observed, planned, recreated, opts)
+			if ch == nil && nameTaken(d) {
+				waiting = append(waiting, in)
+				continue
+			}
+			diags = append(diags, d...)
+			if ch != nil {
+				add(in, ch)
+			}
+		}
+		// Every delete runs before any create, and a failed delete starts
+		// nothing new: a replaced instance's old name is free by the time
+		// anything is created.
+		for _, ch := range p.Changes {
+			if ch.Action == Replace {
+				released = append(released, resource.Owner{Project: snap.Project, Addr: ch.Addr})
+			}
+		}
+		for _, in := range waiting {
+			ch, d := planInstance(resource.WithReleased(ctx, released), snap.Project, in, snap.Objects[in.Addr], observed, planned, recreated, opts)
+			diags = append(diags, d...)
+			if ch != nil {
+				add(in, ch)
+			}
 		}
 		diags = append(diags, checkConflicts(cfg, p.Changes)...)
 	}
@@ -232,6 +257,21 @@ func Compute(ctx context.Context, cfg *resource.Config, snap *state.Snapshot, ob
 		diags = append(diags, d...)
 	}
 	return p, diags
+}
+
+// nameTaken reports whether the diagnostics say only that a host-wide name
+// belongs to another owner.
+func nameTaken(diags hcl.Diagnostics) bool {
+	if !diags.HasErrors() {
+		return false
+	}
+	for _, d := range diags {
+		err, ok := d.Extra.(error)
+		if d.Severity == hcl.DiagError && (!ok || !errors.Is(err, resource.ErrAlreadyExists)) {
+			return false
+		}
+	}
+	return true
 }
 
 // Conformed returns the snapshot with every recorded value brought to its
@@ -295,6 +335,7 @@ func planInstance(ctx context.Context, project string, in *resource.Instance, pr
 				Summary:  fmt.Sprintf("%s cannot be planned", in.Addr),
 				Detail:   err.Error(),
 				Subject:  in.DeclRange.Ptr(),
+				Extra:    err,
 			})
 		}
 		after = v

@@ -256,3 +256,23 @@ func TestMoveProjectAndBoolFlags(t *testing.T) {
 	}
 	there.must("destroy", "-auto-approve")
 }
+
+// TestNameMovesBetweenBlocks: in one apply, one block gives up a
+// host-wide name (it is replaced under a new one) and another takes it.
+func TestNameMovesBetweenBlocks(t *testing.T) {
+	h := newHost(t, "climovename")
+	h.write("main.hcl", "volume \"old\" {\n  name = \"mv-data\"\n}\n")
+	h.must("apply", "-auto-approve")
+	h.write("main.hcl", "volume \"old\" {\n  name = \"mv-data-legacy\"\n}\n\nvolume \"new\" {\n  name = \"mv-data\"\n}\n")
+	out := h.must("apply", "-auto-approve")
+	if !strings.Contains(out, "1 added, 0 changed, 1 replaced, 0 destroyed") {
+		t.Fatalf("apply moving a name:\n%s", out)
+	}
+	show := h.must("state", "show", "volume.new")
+	if !strings.Contains(show, `name = "mv-data"`) {
+		t.Errorf("volume.new:\n%s", show)
+	}
+	if code, out := h.berth("plan", "-detailed-exitcode"); code != 0 {
+		t.Errorf("plan after the move: exit %d\n%s", code, out)
+	}
+}
