@@ -302,7 +302,7 @@ func (c *CLI) applyCommand(ctx context.Context, name string, args []string) int 
 		var conflicting []string
 		fs.Visit(func(f *flag.Flag) {
 			switch f.Name {
-			case "dir", "project", "var", "var-file", "refresh", "delete-volume-data":
+			case "dir", "project", "var", "var-file", "refresh", "delete-volume-data", "move-project":
 				conflicting = append(conflicting, "-"+f.Name)
 			}
 		})
