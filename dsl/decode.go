@@ -347,6 +347,15 @@ func decodeBody(hb hcl.Body, s *resource.Schema, what string, rng hcl.Range, sel
 				names = append(names, metaArgs...)
 			}
 			d.Detail += fmt.Sprintf(" The arguments of %s %s are: %s.", article(what), what, namesOf(names))
+			if _, rest, ok := strings.Cut(d.Detail, `"`); ok {
+				name, _, _ := strings.Cut(rest, `"`)
+				for _, bname := range s.BlockNames() {
+					if _, ok := s.Blocks[bname].Schema.Attributes[name]; ok {
+						d.Detail += fmt.Sprintf(" %s belongs in the %s block: %s { %s = ... }.", name, bname, bname, name)
+						break
+					}
+				}
+			}
 		case "Missing required argument":
 			if _, rest, ok := strings.Cut(d.Detail, `"`); ok {
 				name, _, _ := strings.Cut(rest, `"`)

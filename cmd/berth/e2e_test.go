@@ -327,8 +327,12 @@ volume "v" {}
 		t.Fatalf("lock holder did not start: %v %q", err, ready)
 	}
 	code, out := h.berth("apply", planFile)
+	planCode, planOut := h.berth("plan")
 	holder.Process.Kill()
 	holder.Wait()
+	if planCode == 0 || !strings.Contains(planOut, "-lock=false") {
+		t.Errorf("plan while locked: exit %d, want a hint at -lock=false\n%s", planCode, planOut)
+	}
 	if code == 0 || !strings.Contains(out, `state of project "e2eplan" is locked by berth apply (pid `) {
 		t.Fatalf("apply while locked: exit %d\n%s", code, out)
 	}

@@ -144,6 +144,9 @@ func (c *CLI) open(project, operation string, lock bool) (*session, error) {
 		s.unlock, err = host.Store.Lock(project, state.NewLockInfo(operation))
 		if err != nil {
 			host.Close()
+			if operation == "plan" && errors.Is(err, resource.ErrConflict) {
+				err = fmt.Errorf("%w; a plan that only looks may skip the lock with -lock=false", err)
+			}
 			return nil, err
 		}
 	}

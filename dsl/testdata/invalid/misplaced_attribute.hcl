@@ -1,0 +1,4 @@
+container "c" {
+  image  = "x"
+  memory = "64M"
+}
