@@ -119,6 +119,15 @@ func Run(ctx context.Context, p *plan.Plan, drivers driver.Set, store Store, hoo
 	stop := opts.Stop
 	for {
 		for len(ready) > 0 && inflight < opts.Parallelism && !stopped && len(errs) == 0 {
+			// Stop is looked at before each new step, not only while
+			// waiting: a select between a finished step and a closed Stop
+			// picks either, and nothing new may start once it is closed.
+			select {
+			case <-stop:
+				stopped, stop = true, nil
+				continue
+			default:
+			}
 			n := ready[0]
 			ready = ready[1:]
 			desired, err := desiredValue(p, n.step, values)
