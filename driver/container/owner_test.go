@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/seed-e88ffcd2/berth/resource"
@@ -88,7 +89,15 @@ func TestOwnership(t *testing.T) {
 	if e.initPID(t, name) == pid {
 		t.Error("create by the owner from a changed value adopted the old container")
 	}
-	if args := readFile("/proc/" + strconv.Itoa(e.initPID(t, name)) + "/cmdline"); !strings.Contains(args, "2000") {
+	// Create returns once the init is released to exec the command, which
+	// it may not have done yet: until then its command line is berth's.
+	var args string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if args = readFile("/proc/" + strconv.Itoa(e.initPID(t, name)) + "/cmdline"); strings.Contains(args, "2000") {
+			break
+		}
+	}
+	if !strings.Contains(args, "2000") {
 		t.Errorf("recreated container runs %q, want sleep 2000", args)
 	}
 }
