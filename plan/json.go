@@ -24,7 +24,7 @@ type JSONPlan struct {
 	ConfigHash    string                `json:"config_hash"`
 	Destroy       bool                  `json:"destroy,omitempty"`
 	Changes       []JSONChange          `json:"changes"`
-	Summary       JSONSummary           `json:"summary"`
+	Summary       Summary               `json:"summary"`
 	Outputs       map[string]JSONOutput `json:"outputs,omitempty"`
 }
 
@@ -45,14 +45,6 @@ type JSONChange struct {
 	AfterUnknown any        `json:"after_unknown,omitempty"`
 }
 
-// JSONSummary counts changes by action.
-type JSONSummary struct {
-	Add     int `json:"add"`
-	Change  int `json:"change"`
-	Replace int `json:"replace"`
-	Destroy int `json:"destroy"`
-}
-
 // JSONOutput is an output value, or unknown until apply.
 type JSONOutput struct {
 	Value   any  `json:"value"`
@@ -61,7 +53,6 @@ type JSONOutput struct {
 
 // JSON converts the plan to its machine-readable form.
 func (p *Plan) JSON() *JSONPlan {
-	s := p.Summary()
 	jp := &JSONPlan{
 		FormatVersion: FormatVersion,
 		Project:       p.Project,
@@ -70,7 +61,7 @@ func (p *Plan) JSON() *JSONPlan {
 		ConfigHash:    p.ConfigHash,
 		Destroy:       p.Destroy,
 		Changes:       []JSONChange{},
-		Summary:       JSONSummary{Add: s.Add, Change: s.Change, Replace: s.Replace, Destroy: s.Destroy},
+		Summary:       p.Summary(),
 	}
 	for _, ch := range p.Changes {
 		jc := JSONChange{

@@ -91,7 +91,10 @@ type Options struct {
 
 // Summary counts the changes by action.
 type Summary struct {
-	Add, Change, Replace, Destroy int
+	Add     int `json:"add"`
+	Change  int `json:"change"`
+	Replace int `json:"replace"`
+	Destroy int `json:"destroy"`
 }
 
 // Summary counts the plan's changes.

@@ -125,7 +125,7 @@ func TestDecodeTurnsNullsIntoZeroValues(t *testing.T) {
 	if err := Decode(v, &spec); err != nil {
 		t.Fatal(err)
 	}
-	if spec.Name != "web" || spec.Command != nil && len(spec.Command) != 0 || spec.Resources.Memory != "" || spec.Ports[0].Published != 8080 {
+	if spec.Name != "web" || len(spec.Command) != 0 || spec.Resources.Memory != "" || spec.Ports[0].Published != 8080 {
 		t.Errorf("decoded %+v", spec)
 	}
 	if err := Decode(cty.UnknownVal(ContainerSchema.ImpliedType()), &spec); err == nil {

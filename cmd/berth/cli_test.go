@@ -75,14 +75,7 @@ func TestProjectsAndArguments(t *testing.T) {
 	h.write("main.hcl", "volume \"v\" {}\n")
 	h.must("apply", "-auto-approve")
 
-	twin := filepath.Join(t.TempDir(), "cliproj")
-	if err := os.MkdirAll(twin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(twin, "main.hcl"), []byte("volume \"w\" {}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	other := &host{t: t, dir: twin}
+	other := elsewhere(t, "cliproj", "volume \"w\" {}\n")
 	code, out := other.berth("plan")
 	if code == 0 || !strings.Contains(out, `project "cliproj" belongs to the configuration in `+h.dir) {
 		t.Fatalf("plan of a same-named directory: exit %d\n%s", code, out)
@@ -188,14 +181,7 @@ func TestDestroyNeedsOnlyTheState(t *testing.T) {
 	if out := h.must("destroy", "-auto-approve"); !strings.Contains(out, "Destroy complete! 1 destroyed.") {
 		t.Fatalf("destroy without the variable:\n%s", out)
 	}
-	twin := filepath.Join(t.TempDir(), "clidestroy")
-	if err := os.MkdirAll(twin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(twin, "main.hcl"), []byte("volume \"y\" {}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	other := &host{t: t, dir: twin}
+	other := elsewhere(t, "clidestroy", "volume \"y\" {}\n")
 	if code, out := other.berth("plan"); code != 0 {
 		t.Fatalf("plan of a same-named directory after the first destroyed everything: exit %d\n%s", code, out)
 	}
@@ -236,14 +222,7 @@ func TestMoveProjectAndBoolFlags(t *testing.T) {
 		t.Errorf("plan -refresh false: exit %d\n%s", code, out)
 	}
 	h.must("apply", "-auto-approve")
-	moved := filepath.Join(t.TempDir(), "climove")
-	if err := os.MkdirAll(moved, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(moved, "main.hcl"), []byte("volume \"v\" {}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	there := &host{t: t, dir: moved}
+	there := elsewhere(t, "climove", "volume \"v\" {}\n")
 	if code, out := there.berth("plan", "-project", "climove"); code == 0 || !strings.Contains(out, "pass -move-project") {
 		t.Fatalf("-project alone must not move a project: exit %d\n%s", code, out)
 	}
@@ -275,4 +254,19 @@ func TestNameMovesBetweenBlocks(t *testing.T) {
 	if code, out := h.berth("plan", "-detailed-exitcode"); code != 0 {
 		t.Errorf("plan after the move: exit %d\n%s", code, out)
 	}
+}
+
+// elsewhere is a configuration directory named like project but in another
+// place, holding main.hcl with content: the same project name from a second
+// directory. Tests that apply in it destroy what they made themselves.
+func elsewhere(t *testing.T, project, content string) *host {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), project)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &host{t: t, dir: dir}
 }
