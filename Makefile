@@ -16,6 +16,7 @@ all: build
 
 build:
 	$(GO) build -tags $(TAGS) -ldflags "-X main.version=$(VERSION)" -o bin/berth ./cmd/berth
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/berth-monitor ./cmd/berth-monitor
 
 cni:
 	scripts/build-cni.sh $(CNI)

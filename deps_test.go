@@ -26,13 +26,16 @@ var allowed = map[string][]string{
 	"driver/image":        {"resource", "driver", "internal/atomicfile"},
 	"driver/network":      {"resource", "driver", "internal/atomicfile"},
 	"driver/volume":       {"resource", "driver", "internal/atomicfile", "internal/filelock"},
-	"driver/container":    {"resource", "driver", "internal/atomicfile", "internal/filelock"},
+	"driver/container":    {"resource", "driver", "internal/atomicfile", "internal/filelock", "internal/monitor"},
 	"agent":               {"resource", "state", "driver", "driver/"},
 	"internal/atomicfile": {},
 	"internal/filelock":   {},
+	"internal/logfile":    {},
+	"internal/monitor":    {"internal/atomicfile", "internal/logfile"},
+	"cmd/berth-monitor":   {"internal/monitor"},
 	"internal/fakes":      {"resource", "driver"},
 	"internal/testutil":   {},
-	"cmd/berth":           {"resource", "dsl", "state", "plan", "apply", "agent"},
+	"cmd/berth":           {"resource", "dsl", "state", "plan", "apply", "agent", "internal/logfile"},
 	"examples/hello/app":  {},
 }
 

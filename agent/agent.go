@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -39,6 +40,9 @@ type Config struct {
 	CNIPath []string
 	// CgroupParent is the cgroup under which containers are placed.
 	CgroupParent string
+	// Monitor is the berth-monitor binary every container runs under
+	// ($BERTH_MONITOR; by default next to the berth binary, then on PATH).
+	Monitor string
 }
 
 // DefaultConfig is the configuration of a host: the places of DESIGN.md,
@@ -59,7 +63,31 @@ func DefaultConfig() Config {
 		}
 		cfg.CNIPath = append(cfg.CNIPath, "/usr/lib/berth/cni", "/opt/cni/bin", "/usr/lib/cni")
 	}
+	cfg.Monitor = findMonitor()
 	return cfg
+}
+
+// findMonitor looks for berth-monitor where make and installs put it;
+// empty when it is nowhere, which fails the first container start with
+// advice.
+func findMonitor() string {
+	if p := os.Getenv("BERTH_MONITOR"); p != "" {
+		return p
+	}
+	if exe, err := os.Executable(); err == nil {
+		if p := filepath.Join(filepath.Dir(exe), "berth-monitor"); isFile(p) {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("berth-monitor"); err == nil {
+		return p
+	}
+	return ""
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
 
 func envOr(name, def string) string {
@@ -81,8 +109,8 @@ type Host struct {
 	containers *container.Driver
 }
 
-// Logs returns the files a container's stdout and stderr are written to.
-func (h *Host) Logs(id string) (stdout, stderr string) { return h.containers.Logs(id) }
+// LogPath is the log of a container's output (internal/logfile).
+func (h *Host) LogPath(id string) string { return h.containers.LogPath(id) }
 
 // Open opens the state store and builds the drivers.
 func Open(cfg Config) (*Host, error) {
@@ -119,6 +147,7 @@ func drivers(cfg Config) (*Host, error) {
 	ctrCfg.StateDir = filepath.Join(cfg.StateDir, "containers")
 	ctrCfg.RunDir = cfg.RunDir
 	ctrCfg.CgroupParent = cfg.CgroupParent
+	ctrCfg.Monitor = cfg.Monitor
 	containers, err := container.New(ctrCfg, images, networks, volumes)
 	if err != nil {
 		return nil, fmt.Errorf("containers: %w", err)

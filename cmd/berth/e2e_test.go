@@ -37,6 +37,10 @@ func TestMain(m *testing.M) {
 		c := &CLI{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 		os.Exit(c.Run(context.Background(), argv))
 	}
+	if _, err := testutil.BuildMonitor(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	os.Exit(m.Run())
 }
 

@@ -5,13 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/seed-e88ffcd2/berth/dsl"
+	"github.com/seed-e88ffcd2/berth/internal/logfile"
 	"github.com/seed-e88ffcd2/berth/plan"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"github.com/seed-e88ffcd2/berth/state"
@@ -339,17 +339,16 @@ func (c *CLI) logs(_ context.Context, args []string) int {
 	if err := resource.Decode(obj.Value, &spec); err != nil {
 		return c.errorf("%v", err)
 	}
-	stdout, stderr := s.host.Logs(spec.ID)
-	for _, p := range []struct {
-		path string
-		w    io.Writer
-	}{{stdout, c.Stdout}, {stderr, c.Stderr}} {
-		f, err := os.Open(p.path)
-		if err != nil {
-			return c.errorf("%v", err)
+	err = logfile.ReadAll(s.host.LogPath(spec.ID), func(e logfile.Entry) error {
+		w := c.Stdout
+		if e.Stream == "stderr" {
+			w = c.Stderr
 		}
-		_, _ = io.Copy(p.w, f)
-		f.Close()
+		_, err := io.WriteString(w, e.Log)
+		return err
+	})
+	if err != nil {
+		return c.errorf("%v", err)
 	}
 	return 0
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 	"github.com/seed-e88ffcd2/berth/driver"
+	"github.com/seed-e88ffcd2/berth/internal/monitor"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
@@ -54,6 +55,12 @@ type Config struct {
 	// CgroupParent is the absolute cgroup under which each container gets
 	// CgroupParent/ID, in every hierarchy on cgroup v1.
 	CgroupParent string
+	// Monitor is the berth-monitor binary each container runs under.
+	Monitor string
+	// LogMaxSize and LogMaxFiles rotate each container's log: past
+	// LogMaxSize bytes, keeping LogMaxFiles files.
+	LogMaxSize  int64
+	LogMaxFiles int
 }
 
 // DefaultConfig is the layout of a host agent.
@@ -62,6 +69,8 @@ func DefaultConfig() Config {
 		StateDir:     "/var/lib/berth/containers",
 		RunDir:       "/run/berth",
 		CgroupParent: "/berth",
+		LogMaxSize:   10 << 20,
+		LogMaxFiles:  3,
 	}
 }
 
@@ -75,12 +84,6 @@ type Driver struct {
 	// hostsMu serialises rewriting hosts files within the process; a file
 	// lock does it across processes.
 	hostsMu sync.Mutex
-
-	// reapers holds, per container started by this process, a channel
-	// closed once its init's exit status is recorded, so Delete does not
-	// remove the directory under the goroutine writing it.
-	reapMu  sync.Mutex
-	reapers map[string]chan struct{}
 }
 
 var (
@@ -103,24 +106,29 @@ func New(cfg Config, images driver.Images, networks driver.Networks, volumes dri
 			return nil, fmt.Errorf("container: %w", err)
 		}
 	}
-	return &Driver{cfg: cfg, images: images, networks: networks, volumes: volumes, reapers: map[string]chan struct{}{}}, nil
+	return &Driver{cfg: cfg, images: images, networks: networks, volumes: volumes}, nil
 }
 
-// Init turns this process into a container's init when libcontainer
-// re-executed the binary for that, and returns at once otherwise. Call it
-// first thing in main (and in TestMain). libcontainer starts its init as
-// "ARGV0 init" with a sync pipe in the environment; checking both leaves a
-// user-facing "init" subcommand free.
+// Init turns this process into a container's init, or into the helper that
+// starts a container under its monitor, when berth re-executed the binary
+// for that, and returns at once otherwise. Call it first thing in main (and
+// in TestMain). libcontainer starts its init as "ARGV0 init" with a sync
+// pipe in the environment, the driver its helper as "ARGV0 __berth-start
+// DIR" with _BERTH_START=1; checking both leaves user-facing subcommands
+// of those names free.
 func Init() {
 	if len(os.Args) > 1 && os.Args[1] == "init" && os.Getenv("_LIBCONTAINER_INITPIPE") != "" {
 		libcontainer.Init() // does not return
 	}
+	if len(os.Args) == 3 && os.Args[1] == startArg && os.Getenv("_BERTH_START") == "1" {
+		startMain(os.Args[2]) // does not return
+	}
 }
 
-// Logs returns the files a container's stdout and stderr are appended to.
-func (d *Driver) Logs(id string) (stdout, stderr string) {
-	dir := d.dir(id)
-	return filepath.Join(dir, "stdout.log"), filepath.Join(dir, "stderr.log")
+// LogPath is the log of a container's output (internal/logfile), followed
+// by its rotated files LogPath.1, LogPath.2, ….
+func (d *Driver) LogPath(id string) string {
+	return filepath.Join(d.dir(id), monitor.LogFile)
 }
 
 func (d *Driver) dir(id string) string        { return filepath.Join(d.cfg.StateDir, id) }
@@ -488,9 +496,8 @@ func (d *Driver) Observe(ctx context.Context, addr resource.Addr, prior cty.Valu
 	case libcontainer.Paused:
 		return resource.Observation{Health: resource.Degraded, Reason: "container is paused"}, nil
 	}
-	d.waitReaper(id, time.Second)
 	reason := "container is not running"
-	if e, err := readExit(d.dir(id)); err == nil {
+	if e, ok := lastExit(d.dir(id)); ok {
 		reason = e.String()
 	}
 	if st, err := c.State(); err == nil && oomKilled(st.CgroupPaths) {
@@ -586,9 +593,8 @@ func (d *Driver) cleanup(ctx context.Context, id string) error {
 	if err := removeCgroup(d.cgroupPath(id)); err != nil {
 		errs = append(errs, err)
 	}
-	d.waitReaper(id, 5*time.Second)
-
 	dir := d.dir(id)
+	monitorGone(dir, 5*time.Second)
 	m, merr := readMeta(dir)
 	if merr == nil && m.Netns != "" {
 		for _, a := range m.Attachments {
@@ -636,21 +642,6 @@ func (d *Driver) pruneCgroupParent() {
 	}
 	// A parent still in use (ENOTEMPTY, EBUSY) stays, and that is fine.
 	_ = removeCgroup(d.cfg.CgroupParent)
-}
-
-// waitReaper waits a little for this process's reaper of id, if any, to
-// record the exit status.
-func (d *Driver) waitReaper(id string, timeout time.Duration) {
-	d.reapMu.Lock()
-	done, ok := d.reapers[id]
-	d.reapMu.Unlock()
-	if !ok {
-		return
-	}
-	select {
-	case <-done:
-	case <-time.After(timeout):
-	}
 }
 
 func notFound(err error) error {

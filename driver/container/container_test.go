@@ -22,6 +22,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/seed-e88ffcd2/berth/driver"
 	"github.com/seed-e88ffcd2/berth/driver/volume"
+	"github.com/seed-e88ffcd2/berth/internal/logfile"
 	"github.com/seed-e88ffcd2/berth/internal/testutil"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"github.com/zclconf/go-cty/cty"
@@ -112,6 +113,9 @@ func newEnv(t testing.TB) *env {
 		StateDir:     filepath.Join(root, "containers"),
 		RunDir:       filepath.Join(root, "run"),
 		CgroupParent: testCgroupParent,
+		Monitor:      testutil.Monitor(t),
+		LogMaxSize:   1 << 20,
+		LogMaxFiles:  2,
 	}
 	vols, err := volume.New(volume.Config{Root: filepath.Join(root, "volumes")})
 	if err != nil {
@@ -253,12 +257,23 @@ func (e *env) waitExit(t testing.TB, addr resource.Addr, v cty.Value) resource.O
 
 func (e *env) stdout(t testing.TB, v cty.Value) string {
 	t.Helper()
-	out, _ := e.d.Logs(v.GetAttr("id").AsString())
-	data, err := os.ReadFile(out)
+	return e.output(t, v.GetAttr("id").AsString(), "stdout")
+}
+
+// output is what the container wrote on one stream, from its log.
+func (e *env) output(t testing.TB, id, stream string) string {
+	t.Helper()
+	var b strings.Builder
+	err := logfile.ReadAll(e.d.LogPath(id), func(en logfile.Entry) error {
+		if en.Stream == stream {
+			b.WriteString(en.Log)
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(data)
+	return b.String()
 }
 
 func freePort(t *testing.T) int {
@@ -323,8 +338,7 @@ func TestExitedContainerIsDegraded(t *testing.T) {
 	if out := e.stdout(t, v); out != "hi\n" {
 		t.Errorf("stdout = %q", out)
 	}
-	_, errPath := e.d.Logs(addr.Name)
-	if data, _ := os.ReadFile(errPath); string(data) != "oops\n" {
+	if data := e.output(t, addr.Name, "stderr"); data != "oops\n" {
 		t.Errorf("stderr = %q", data)
 	}
 }
@@ -340,9 +354,7 @@ func TestProcessSettings(t *testing.T) {
 	e.waitExit(t, addr, v)
 	want := fmt.Sprintf("65534\n65534\n/work/dir\nbox1\nbox1\nbar box1\n%d\n", nofileLimit())
 	if out := e.stdout(t, v); out != want {
-		_, errPath := e.d.Logs(addr.Name)
-		stderr, _ := os.ReadFile(errPath)
-		t.Errorf("stdout = %q, want %q; stderr: %s", out, want, stderr)
+		t.Errorf("stdout = %q, want %q; stderr: %s", out, want, e.output(t, addr.Name, "stderr"))
 	}
 }
 

@@ -2,16 +2,12 @@ package container
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
-	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
-	"github.com/seed-e88ffcd2/berth/internal/atomicfile"
 	"github.com/seed-e88ffcd2/berth/resource"
 )
 
@@ -100,7 +96,7 @@ func (d *Driver) create(ctx context.Context, id string, spec *resource.Container
 	if err != nil {
 		return nil, err
 	}
-	if err := d.start(id, cfg, proc); err != nil {
+	if err := d.start(ctx, id, cfg, proc, nil); err != nil {
 		return nil, err
 	}
 	m.Started = true
@@ -155,95 +151,17 @@ func (d *Driver) networkMode(ctx context.Context, spec *resource.ContainerSpec, 
 	return mode, nil
 }
 
-// start creates the libcontainer container and starts its init with its
-// output going straight to the log files, so the container keeps writing
-// them when berth exits. A goroutine waits for the init to record its exit
-// status while this process lives.
-func (d *Driver) start(id string, cfg *configs.Config, proc *libcontainer.Process) error {
-	c, err := libcontainer.Create(d.stateRoot(), id, cfg)
-	if err != nil {
-		return fmt.Errorf("libcontainer: %w", err)
-	}
-	stdoutPath, stderrPath := d.Logs(id)
-	stdout, err := os.OpenFile(stdoutPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return err
-	}
-	defer stdout.Close()
-	stderr, err := os.OpenFile(stderrPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return err
-	}
-	defer stderr.Close()
-	proc.Stdout, proc.Stderr = stdout, stderr
-	if err := c.Run(proc); err != nil {
-		return fmt.Errorf("start: %w", err)
-	}
-
-	done := make(chan struct{})
-	d.reapMu.Lock()
-	d.reapers[id] = done
-	d.reapMu.Unlock()
+// start records how to start the init and starts it under a monitor,
+// which writes its output to the log and its exit status to exit.json
+// whether or not this process lives on.
+func (d *Driver) start(ctx context.Context, id string, cfg *configs.Config, proc *libcontainer.Process, in *Interactive) error {
 	dir := d.dir(id)
-	go func() {
-		defer func() {
-			d.reapMu.Lock()
-			if d.reapers[id] == done {
-				delete(d.reapers, id)
-			}
-			d.reapMu.Unlock()
-			close(done)
-		}()
-		ps, _ := proc.Wait()
-		if ps == nil {
-			return
-		}
-		if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
-			// The directory is gone when the container was deleted.
-			_ = writeExit(dir, exitFromWait(ws))
-		}
-	}()
-	return nil
-}
-
-// exitRecord is how a container's init ended.
-type exitRecord struct {
-	Code     int       `json:"code"`
-	Signal   string    `json:"signal,omitempty"`
-	Finished time.Time `json:"finished"`
-}
-
-func exitFromWait(ws syscall.WaitStatus) exitRecord {
-	e := exitRecord{Code: ws.ExitStatus(), Finished: time.Now().UTC()}
-	if ws.Signaled() {
-		// The shell's convention, which Docker reports too.
-		e.Code = 128 + int(ws.Signal())
-		e.Signal = ws.Signal().String()
+	spec := &startSpec{
+		Root: d.stateRoot(), ID: id, Config: cfg, Process: processSpecOf(proc),
+		Monitor: d.cfg.Monitor, LogMaxSize: d.cfg.LogMaxSize, LogMaxFiles: d.cfg.LogMaxFiles,
 	}
-	return e
-}
-
-func (e exitRecord) String() string {
-	s := fmt.Sprintf("container exited with status %d", e.Code)
-	if e.Signal != "" {
-		s += " (" + e.Signal + ")"
-	}
-	return s
-}
-
-func writeExit(dir string, e exitRecord) error {
-	data, err := json.Marshal(e)
-	if err != nil {
+	if err := writeStartSpec(dir, spec); err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, "exit.json"), data, 0o644)
-}
-
-func readExit(dir string) (exitRecord, error) {
-	var e exitRecord
-	data, err := os.ReadFile(filepath.Join(dir, "exit.json"))
-	if err != nil {
-		return e, err
-	}
-	return e, json.Unmarshal(data, &e)
+	return d.spawn(ctx, dir, in)
 }

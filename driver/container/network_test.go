@@ -53,8 +53,7 @@ func TestReachPeerByNameOnBridge(t *testing.T) {
 	}))
 	obs := e.waitExit(t, addr, cv)
 	if out := e.stdout(t, cv); out != "hello from busybox\nhello from busybox\n" {
-		_, errPath := e.d.Logs(addr.Name)
 		t.Errorf("client got %q (%s)", out, obs.Reason)
-		t.Log(readFile(errPath))
+		t.Log(e.output(t, addr.Name, "stderr"))
 	}
 }

@@ -2,7 +2,6 @@ package container
 
 import (
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -95,11 +94,7 @@ func TestSeccompInContainer(t *testing.T) {
 				"grep '^Seccomp:' /proc/self/status; unshare -U true && echo unshare ok || echo unshare failed"},
 				map[string]cty.Value{"cap_add": tt.capAdd}))
 			e.waitExit(t, addr, v)
-			_, errPath := e.d.Logs(addr.Name)
-			stderr, err := os.ReadFile(errPath)
-			if err != nil {
-				t.Fatal(err)
-			}
+			stderr := e.output(t, addr.Name, "stderr")
 			if out := e.stdout(t, v); out != tt.want {
 				t.Errorf("stdout = %q, want %q; stderr: %s", out, tt.want, stderr)
 			}

@@ -4,11 +4,13 @@
 package testutil
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -96,4 +98,46 @@ func BusyboxRootfs(t testing.TB) string {
 		}
 	}
 	return root
+}
+
+var monitorOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// Monitor is the path of a berth-monitor binary for the containers tests
+// start: $BERTH_MONITOR when set, or bin/berth-monitor built from this tree
+// once per test process, as make builds it (the build cache makes it
+// quick; go build renames the result into place, so test processes
+// building it side by side do not disturb each other's monitors).
+func Monitor(t testing.TB) string {
+	t.Helper()
+	path, err := BuildMonitor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// BuildMonitor is Monitor for TestMain, which has no testing.TB: it also
+// sets $BERTH_MONITOR so that berth processes a test starts find it.
+func BuildMonitor() (string, error) {
+	monitorOnce.Do(func() {
+		if p := os.Getenv("BERTH_MONITOR"); p != "" {
+			monitorOnce.path = p
+			return
+		}
+		path := filepath.Join(RepoRoot(), "bin", "berth-monitor")
+		cmd := exec.Command("go", "build", "-o", path, "./cmd/berth-monitor")
+		cmd.Dir = RepoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			monitorOnce.err = fmt.Errorf("building berth-monitor: %v\n%s", err, out)
+			return
+		}
+		monitorOnce.path = path
+		os.Setenv("BERTH_MONITOR", path)
+	})
+	return monitorOnce.path, monitorOnce.err
 }
