@@ -13,6 +13,10 @@ var (
 	ErrAlreadyExists = errors.New("already exists")
 	ErrConflict      = errors.New("conflict")
 	ErrUnavailable   = errors.New("unavailable")
+	// ErrInvalid is a request that cannot be carried out as asked (a bad
+	// argument to an imperative command), as opposed to a configuration
+	// mistake, which is an HCL diagnostic.
+	ErrInvalid = errors.New("invalid")
 )
 
 // Errorf returns an error of a sentinel kind whose message is only the

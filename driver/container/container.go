@@ -84,6 +84,8 @@ type Driver struct {
 	// hostsMu serialises rewriting hosts files within the process; a file
 	// lock does it across processes.
 	hostsMu sync.Mutex
+
+	pids pidWatcher
 }
 
 var (
@@ -291,6 +293,12 @@ func (d *Driver) checkPorts(ctx context.Context, id, ports cty.Value) error {
 // the owner, is written before anything else of the container. Building it
 // then runs without the lock, the record keeping the name taken.
 func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Value) (cty.Value, error) {
+	return d.CreateInteractive(ctx, addr, desired, nil)
+}
+
+// CreateInteractive is Create for a one-off container (berth run) whose
+// init reads the caller's stdin or a new terminal; nil in is Create.
+func (d *Driver) CreateInteractive(ctx context.Context, addr resource.Addr, desired cty.Value, in *Interactive) (cty.Value, error) {
 	spec, err := decode(addr, desired)
 	if err != nil {
 		return cty.NilVal, err
@@ -308,7 +316,7 @@ func (d *Driver) Create(ctx context.Context, addr resource.Addr, desired cty.Val
 	if adopted != nil {
 		return adopted.computed(desired), nil
 	}
-	m, err := d.create(ctx, id, spec, owner, hash)
+	m, err := d.create(ctx, id, spec, owner, hash, in)
 	if err != nil {
 		// What create made is undone by the same path Delete takes, which
 		// tolerates every partial state.

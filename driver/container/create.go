@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
@@ -21,7 +22,7 @@ const (
 // create does the work of Create, once the name is claimed (claimName),
 // recording the container's owner and the hash of the value it is made
 // from; on error the caller runs cleanup.
-func (d *Driver) create(ctx context.Context, id string, spec *resource.ContainerSpec, owner, hash string) (*meta, error) {
+func (d *Driver) create(ctx context.Context, id string, spec *resource.ContainerSpec, owner, hash string, in *Interactive) (*meta, error) {
 	dir := d.dir(id)
 	for _, sub := range []string{"upper", "work", "rootfs"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
@@ -35,6 +36,7 @@ func (d *Driver) create(ctx context.Context, id string, spec *resource.Container
 	m := &meta{
 		ID: id, Name: spec.Name, Hostname: hostname, Owner: owner, SpecHash: hash,
 		Labels: spec.Labels, Restart: spec.Restart, StopSignal: spec.StopSignal, StopTimeout: spec.StopTimeout,
+		Image: spec.Image, Created: time.Now().UTC(),
 	}
 	mode, err := d.networkMode(ctx, spec, m)
 	if err != nil {
@@ -96,7 +98,8 @@ func (d *Driver) create(ctx context.Context, id string, spec *resource.Container
 	if err != nil {
 		return nil, err
 	}
-	if err := d.start(ctx, id, cfg, proc, nil); err != nil {
+	m.Command = proc.Args
+	if err := d.start(ctx, id, cfg, proc, in); err != nil {
 		return nil, err
 	}
 	m.Started = true

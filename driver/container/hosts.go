@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/seed-e88ffcd2/berth/driver"
@@ -46,6 +47,13 @@ type meta struct {
 	// SpecHash fingerprints the value the container was made from
 	// (specHash), so Create adopts it only if it would make the same one.
 	SpecHash string `json:"spec_hash,omitempty"`
+	// Image and Command are what the container runs, for people.
+	Image   string    `json:"image,omitempty"`
+	Command []string  `json:"command,omitempty"`
+	Created time.Time `json:"created"`
+	// StoppedByUser is set by berth stop and kill and cleared by start: a
+	// restart policy leaves such a container alone.
+	StoppedByUser bool `json:"stopped_by_user,omitempty"`
 }
 
 // attachmentMeta is one bridge network the container is attached to.

@@ -1,0 +1,120 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seed-e88ffcd2/berth/resource"
+	"github.com/zclconf/go-cty/cty"
+)
+
+func TestStopEscalatesAndStartResumes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// sleep as PID 1 ignores SIGTERM: stop must escalate to SIGKILL.
+	addr, _ := e.create(t, container(uniqueName("life"), []string{"sh", "-c", "echo started; exec sleep 1000"}, nil))
+	name := addr.Name
+	waitOutput(t, e, name, "started\n")
+
+	start := time.Now()
+	if err := e.d.Stop(ctx, name, 300*time.Millisecond, true); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("stop took %v: it did not wait for the stop timeout", took)
+	}
+	in, err := e.d.Inspect(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Status != StatusExited || in.ExitCode != 137 || in.ExitSignal != "SIGKILL" || !in.StoppedByUser {
+		t.Errorf("after stop: %+v, want exited 137 (SIGKILL) stopped by user", in)
+	}
+
+	if err := e.d.Start(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, e, name, "started\nstarted\n")
+	in, _ = e.d.Inspect(ctx, name)
+	if in.Status != StatusRunning || in.StoppedByUser || !in.Monitored || in.Pid == 0 {
+		t.Errorf("after start: %+v, want running, monitored, not stopped by user", in)
+	}
+	if err := e.d.Start(ctx, name); !errors.Is(err, resource.ErrConflict) {
+		t.Errorf("start of a running container = %v, want a conflict", err)
+	}
+
+	// The exit is seen through the monitor, whoever started it.
+	exited, err := e.d.Exited(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+		t.Fatal("Exited fired while the container runs")
+	default:
+	}
+	if err := e.d.Kill(ctx, name, 15, false); err != nil { // ignored by sleep
+		t.Fatal(err)
+	}
+	if err := e.d.Kill(ctx, name, 9, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Exited did not fire after SIGKILL")
+	}
+	in, _ = e.d.Inspect(ctx, name)
+	if in.Status != StatusExited || in.ExitCode != 137 || in.Monitored {
+		t.Errorf("after kill: %+v", in)
+	}
+	list, err := e.d.List(ctx)
+	if err != nil || len(list) != 1 || list[0].Name != name {
+		t.Errorf("List = %+v, %v", list, err)
+	}
+}
+
+func TestExec(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	addr, _ := e.create(t, container(uniqueName("exec"), []string{"sleep", "1000"}, map[string]cty.Value{
+		"env": cty.MapVal(map[string]cty.Value{"FOO": cty.StringVal("bar")}),
+	}))
+	var out, errOut bytes.Buffer
+	code, err := e.d.Exec(ctx, addr.Name, ExecOptions{
+		Args:   []string{"sh", "-c", "echo $FOO $EXTRA; id -u; echo oops >&2; exit 7"},
+		Env:    []string{"EXTRA=more"},
+		User:   "nobody",
+		Stdin:  strings.NewReader(""),
+		Stdout: &out, Stderr: &errOut,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 7 || out.String() != "bar more\n65534\n" || errOut.String() != "oops\n" {
+		t.Errorf("exec = %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+	if _, err := e.d.Exec(ctx, "nosuch", ExecOptions{Args: []string{"true"}}); !errors.Is(err, resource.ErrNotFound) {
+		t.Errorf("exec in a missing container = %v, want not found", err)
+	}
+}
+
+// waitOutput waits for the container's stdout to be want.
+func waitOutput(t *testing.T, e *env, name, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := e.output(t, name, "stdout")
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stdout = %q, want %q", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
