@@ -32,9 +32,10 @@ func preview(_ context.Context, addr resource.Addr, _, desired cty.Value) (cty.V
 	}
 	sum := fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(filepath.Base(desired.GetAttr("rootfs").AsString()))))
 	return resource.WithAttrs(desired, map[string]cty.Value{
-		"id":     cty.StringVal(sum),
-		"digest": cty.StringVal(sum),
-		"ref":    cty.StringVal(desired.GetAttr("name").AsString() + "@" + sum),
+		"id":          cty.StringVal(sum),
+		"digest":      cty.StringVal(sum),
+		"ref":         cty.StringVal(desired.GetAttr("name").AsString() + "@" + sum),
+		"repo_digest": cty.NullVal(cty.String), // not pulled
 	}), nil
 }
 

@@ -1,15 +1,24 @@
 package resource
 
-import "github.com/zclconf/go-cty/cty"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/zclconf/go-cty/cty"
+)
 
 // ImageSchema declares the image kind. An image comes from exactly one
-// source: a local archive (docker save or OCI layout tar) or a root
-// filesystem directory (like docker import, with its config given here).
-// Its digests are computed by the driver at plan time, so a plan can say
-// "image digest changed" before anything runs.
+// source: a registry (pull), a local archive (docker save or OCI layout
+// tar) or a root filesystem directory (like docker import, with its config
+// given here). Its digests are computed by the driver at plan time, so a
+// plan can say "image digest changed" before anything runs; a pulled
+// image's tag is resolved through the lock file (berth.lock.hcl), which
+// the DSL reads into repo_digest.
 var ImageSchema = &Schema{
 	Attributes: map[string]*Attribute{
 		"name":        {Type: cty.String, Optional: true, Doc: "repository name recorded in the store; defaults to PROJECT/LABEL"},
+		"pull":        {Type: cty.String, Optional: true, Validate: validatePullRef, Doc: "registry reference, REGISTRY/REPOSITORY:TAG or …@sha256:HEX"},
 		"archive":     {Type: cty.String, Optional: true, Path: true, Doc: "docker save or OCI layout tar"},
 		"rootfs":      {Type: cty.String, Optional: true, Path: true, Doc: "directory that becomes the image's only layer"},
 		"command":     {Type: strList, Optional: true, Doc: "CMD (rootfs images)"},
@@ -22,30 +31,65 @@ var ImageSchema = &Schema{
 		"id":     {Type: cty.String, Computed: true, Reason: "image digest changed", Doc: "config digest, sha256:..."},
 		"digest": {Type: cty.String, Computed: true, Reason: "image digest changed", Doc: "manifest digest, sha256:..."},
 		"ref":    {Type: cty.String, Computed: true, Reason: "image digest changed", Doc: "NAME@DIGEST, what a container's image refers to"},
+		// A changed repo_digest with the same digest (an index that gained
+		// another platform) changes no byte this host runs: in place.
+		"repo_digest": {Type: cty.String, Computed: true, Update: InPlace, Doc: "pulled images: the digest pull resolves to in its registry (a multi-platform index, or the manifest), as berth.lock.hcl pins it"},
 	},
 	Check: checkImage,
 }
 
+// imageSources are the attributes an image may take its content from,
+// exactly one at a time.
+var imageSources = []string{"pull", "archive", "rootfs"}
+
 func checkImage(v cty.Value) []AttrError {
-	archive, rootfs := v.GetAttr("archive"), v.GetAttr("rootfs")
+	var set []string
+	for _, s := range imageSources {
+		if !v.GetAttr(s).IsNull() {
+			set = append(set, s)
+		}
+	}
 	switch {
-	case archive.IsNull() && rootfs.IsNull():
-		return []AttrError{{Path: cty.GetAttrPath("archive"), Msg: "an image needs a source: set archive (a docker save or OCI layout tar) or rootfs (a directory)"}}
-	case !archive.IsNull() && !rootfs.IsNull():
-		return []AttrError{{Path: cty.GetAttrPath("rootfs"), Msg: "an image has one source: set archive or rootfs, not both"}}
-	case !archive.IsNull():
+	case len(set) == 0:
+		return []AttrError{{Path: cty.GetAttrPath("pull"), Msg: "an image needs a source: set pull (a registry reference), archive (a docker save or OCI layout tar) or rootfs (a directory)"}}
+	case len(set) == 2:
+		return []AttrError{{Path: cty.GetAttrPath(set[1]), Msg: fmt.Sprintf("an image has one source: set %s or %s, not both", set[0], set[1])}}
+	case len(set) > 2:
+		return []AttrError{{Path: cty.GetAttrPath(set[1]), Msg: "an image has one source: set one of pull, archive and rootfs"}}
+	case set[0] != "rootfs":
 		for _, name := range []string{"command", "entrypoint", "env", "working_dir", "user", "labels"} {
 			if !v.GetAttr(name).IsNull() {
-				return []AttrError{{Path: cty.GetAttrPath(name), Msg: name + " applies to rootfs images only; an archive carries its own config"}}
+				return []AttrError{{Path: cty.GetAttrPath(name), Msg: name + " applies to rootfs images only; a pulled or archived image carries its own config"}}
 			}
 		}
 	}
 	return nil
 }
 
+// validatePullRef checks a registry reference as the registry client will
+// read it.
+func validatePullRef(v cty.Value) error {
+	_, err := ParsePullRef(v.AsString())
+	return err
+}
+
+// ParsePullRef reads a registry reference: REGISTRY/REPOSITORY:TAG,
+// …@sha256:HEX, or a short Docker Hub name such as "busybox".
+func ParsePullRef(s string) (name.Reference, error) {
+	if strings.Contains(s, "://") {
+		return nil, fmt.Errorf("%q is a URL; write a registry reference such as registry.example.com/team/app:1.2 (plain HTTP is chosen per registry, see BERTH_INSECURE_REGISTRIES)", s)
+	}
+	ref, err := name.ParseReference(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a registry reference (REGISTRY/REPOSITORY:TAG or REPOSITORY@sha256:HEX): %v", s, err)
+	}
+	return ref, nil
+}
+
 // ImageSpec is the image kind decoded for drivers.
 type ImageSpec struct {
 	Name       string            `cty:"name"`
+	Pull       string            `cty:"pull"`
 	Archive    string            `cty:"archive"`
 	Rootfs     string            `cty:"rootfs"`
 	Command    []string          `cty:"command"`
@@ -55,7 +99,8 @@ type ImageSpec struct {
 	User       string            `cty:"user"`
 	Labels     map[string]string `cty:"labels"`
 
-	ID     string `cty:"id"`
-	Digest string `cty:"digest"`
-	Ref    string `cty:"ref"`
+	ID         string `cty:"id"`
+	Digest     string `cty:"digest"`
+	Ref        string `cty:"ref"`
+	RepoDigest string `cty:"repo_digest"`
 }

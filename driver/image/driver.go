@@ -17,7 +17,7 @@ import (
 
 // sourceAttrs decide an image's content and name; when all are known, its
 // digests can be computed at plan time.
-var sourceAttrs = []string{"name", "archive", "rootfs", "command", "entrypoint", "env", "working_dir", "user", "labels"}
+var sourceAttrs = []string{"name", "pull", "archive", "rootfs", "command", "entrypoint", "env", "working_dir", "user", "labels"}
 
 // Preview refuses a name another owner recorded, then imports the image's
 // source into the store's blobs and fills in id, digest and ref, so a plan
@@ -41,16 +41,43 @@ func (s *Store) Preview(ctx context.Context, addr resource.Addr, prior, desired 
 	}
 	for _, a := range sourceAttrs {
 		if !desired.GetAttr(a).IsWhollyKnown() {
-			return resource.WithAttrs(desired, map[string]cty.Value{
+			unknown := map[string]cty.Value{
 				"id":     cty.UnknownVal(cty.String),
 				"digest": cty.UnknownVal(cty.String),
 				"ref":    cty.UnknownVal(cty.String),
-			}), nil
+			}
+			if !desired.GetAttr("pull").IsKnown() {
+				unknown["repo_digest"] = cty.UnknownVal(cty.String)
+			}
+			return resource.WithAttrs(desired, unknown), nil
 		}
 	}
+	if !desired.GetAttr("pull").IsNull() {
+		return s.previewPull(ctx, addr, desired)
+	}
 	return s.imported(ctx, addr, desired, func(spec *resource.ImageSpec, img *storedImage) (cty.Value, error) {
-		return filled(desired, spec.Name, img.ID, img.Digest), nil
+		return filled(desired, spec.Name, img), nil
 	})
+}
+
+// previewPull resolves a pulled image's reference, unless the lock file
+// pinned it (repo_digest), and the manifest for this host: the plan shows
+// the digest a container will run, and "image digest changed" when the
+// pin moves.
+func (s *Store) previewPull(ctx context.Context, addr resource.Addr, desired cty.Value) (cty.Value, error) {
+	if err := ctx.Err(); err != nil {
+		return cty.NilVal, err
+	}
+	spec, err := decodeSpec(addr, desired)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	spec.Digest = "" // what the registry serves now for the pin decides
+	m, err := s.resolvePull(ctx, spec)
+	if err != nil {
+		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	return filled(desired, spec.Name, &storedImage{Digest: m.digest, ID: m.manifest.Config.Digest, RepoDigest: m.top}), nil
 }
 
 // imported decodes the desired image and imports it into the blob store
@@ -69,7 +96,7 @@ func (s *Store) imported(ctx context.Context, addr resource.Addr, desired cty.Va
 		return cty.NilVal, err
 	}
 	defer unlock()
-	img, err := s.importSpec(spec)
+	img, err := s.importSpec(ctx, spec)
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
@@ -106,7 +133,7 @@ func (s *Store) Create(ctx context.Context, addr resource.Addr, desired cty.Valu
 		// image it named before stays until garbage collection finds it
 		// unreferenced. Another owner's name stays: moving it would let GC
 		// take layers their containers run on.
-		rec := &record{Digest: img.Digest, ID: img.ID, MediaType: img.MediaType, Size: img.Size, Owner: resource.RecordedOwner(ctx)}
+		rec := &record{Digest: img.Digest, ID: img.ID, MediaType: img.MediaType, Size: img.Size, Owner: resource.RecordedOwner(ctx), RepoDigest: img.RepoDigest}
 		var taken error
 		err := s.updateRecords(func(recs *records) bool {
 			old := recs.Images[spec.Name]
@@ -128,19 +155,27 @@ func (s *Store) Create(ctx context.Context, addr resource.Addr, desired cty.Valu
 		if err != nil {
 			return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 		}
-		return filled(desired, spec.Name, img.ID, img.Digest), nil
+		return filled(desired, spec.Name, img), nil
 	})
 }
 
-// Update has nothing to change in place: every attribute of an image
-// decides its content or its name, and those replace it. It carries the
+// Update changes only a pulled image's repo_digest in place: the pin
+// moved (an index that gained a platform) to content that holds the same
+// manifest for this host. Every other attribute decides the image's
+// content or its name, and those replace it. It carries the other
 // computed attributes over.
 func (s *Store) Update(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
-	return resource.WithAttrs(desired, map[string]cty.Value{
+	v := resource.WithAttrs(desired, map[string]cty.Value{
 		"id":     prior.GetAttr("id"),
 		"digest": prior.GetAttr("digest"),
 		"ref":    prior.GetAttr("ref"),
-	}), nil
+	})
+	if v.GetAttr("pull").IsNull() || v.GetAttr("repo_digest").RawEquals(prior.GetAttr("repo_digest")) {
+		return v, nil
+	}
+	// Fetching again by the new pin checks it names the same manifest and
+	// stores the index, which the record then keeps.
+	return s.Create(ctx, addr, v)
 }
 
 // Delete removes the image's record, if the name still points at this
@@ -272,7 +307,10 @@ func (s *Store) Resolve(ctx context.Context, ref string) (*driver.ImageInfo, err
 
 // importSpec stores the image of a spec's source. The caller holds
 // lockContent shared.
-func (s *Store) importSpec(spec *resource.ImageSpec) (*storedImage, error) {
+func (s *Store) importSpec(ctx context.Context, spec *resource.ImageSpec) (*storedImage, error) {
+	if spec.Pull != "" {
+		return s.pullSpec(ctx, spec)
+	}
 	if spec.Archive != "" {
 		return s.importArchive(spec.Archive, spec.Name)
 	}
@@ -285,7 +323,7 @@ func decodeSpec(addr resource.Addr, v cty.Value) (*resource.ImageSpec, error) {
 	if v.IsNull() {
 		return nil, fmt.Errorf("%s: no value", addr)
 	}
-	for _, a := range []string{"id", "digest", "ref"} {
+	for _, a := range []string{"id", "digest", "ref", "repo_digest"} {
 		if !v.GetAttr(a).IsKnown() {
 			v = resource.WithAttrs(v, map[string]cty.Value{a: cty.NullVal(cty.String)})
 		}
@@ -300,8 +338,14 @@ func decodeSpec(addr resource.Addr, v cty.Value) (*resource.ImageSpec, error) {
 	if err := checkName(spec.Name); err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
-	if (spec.Archive == "") == (spec.Rootfs == "") {
-		return nil, fmt.Errorf("%s: an image needs exactly one of archive and rootfs", addr)
+	n := 0
+	for _, src := range []string{spec.Pull, spec.Archive, spec.Rootfs} {
+		if src != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, fmt.Errorf("%s: an image needs exactly one of pull, archive and rootfs", addr)
 	}
 	return &spec, nil
 }
@@ -324,10 +368,15 @@ func checkName(name string) error {
 }
 
 // filled is desired with the computed attributes of an image.
-func filled(desired cty.Value, name string, id, digest v1.Hash) cty.Value {
+func filled(desired cty.Value, name string, img *storedImage) cty.Value {
+	repo := cty.NullVal(cty.String)
+	if img.RepoDigest != (v1.Hash{}) {
+		repo = cty.StringVal(img.RepoDigest.String())
+	}
 	return resource.WithAttrs(desired, map[string]cty.Value{
-		"id":     cty.StringVal(id.String()),
-		"digest": cty.StringVal(digest.String()),
-		"ref":    cty.StringVal(name + "@" + digest.String()),
+		"id":          cty.StringVal(img.ID.String()),
+		"digest":      cty.StringVal(img.Digest.String()),
+		"ref":         cty.StringVal(name + "@" + img.Digest.String()),
+		"repo_digest": repo,
 	})
 }

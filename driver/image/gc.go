@@ -49,6 +49,9 @@ func (s *Store) GC(ctx context.Context) error {
 	for _, name := range slices.Sorted(maps.Keys(recs.Images)) {
 		r := recs.Images[name]
 		liveBlobs[r.Digest.Hex] = true
+		if r.RepoDigest.Hex != "" {
+			liveBlobs[r.RepoDigest.Hex] = true
+		}
 		// Read without the checks of loadImage: a damaged image must
 		// still keep what it references.
 		m, err := readBlobAs(s.blobPath(r.Digest), v1.ParseManifest)

@@ -11,9 +11,12 @@
 //	                       unchanged archive or directory does not re-read it
 //	tmp/                   work in progress, renamed into place when whole
 //
-// Images come from a local archive (docker save or an OCI layout tar) or a
-// root filesystem directory. They are imported at plan time (Preview), which
-// is harmless because content-addressed, so a plan already knows the digest.
+// Images come from a registry (registry.go), a local archive (docker save
+// or an OCI layout tar) or a root filesystem directory. Archives and
+// directories are imported at plan time (Preview), which is harmless
+// because content-addressed, so a plan already knows the digest; a pulled
+// image's reference is resolved at plan time and its manifests stored,
+// its layers downloaded by Create.
 //
 // The agent wires the Store in as the image kind's driver.Driver and as the
 // container driver's driver.Images. It imports resource and driver only.
@@ -23,10 +26,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/singleflight"
@@ -43,6 +48,22 @@ type Config struct {
 	// Two stores must not share a root unless they are the same agent's
 	// (processes sharing a root coordinate through file locks).
 	Root string
+
+	// InsecureRegistries may be spoken to over plain HTTP, as "host" or
+	// "host:port"; loopback registries (127.0.0.0/8, ::1, localhost)
+	// always may. Every other registry is reached over HTTPS only.
+	InsecureRegistries []string
+	// PullParallelism is how many blobs one pull downloads at once;
+	// 0 means 4.
+	PullParallelism int
+	// Keychain finds registry credentials; nil means the Docker config
+	// file and its credential helpers (authn.DefaultKeychain).
+	Keychain authn.Keychain
+	// Transport carries registry requests; nil means go-containerregistry's
+	// default (proxy from the environment, TLS verification on). Plain-HTTP
+	// requests to registries not allowed them are refused before it sees
+	// them.
+	Transport http.RoundTripper
 }
 
 // DefaultConfig is the store of an agent with its default places.
@@ -54,6 +75,7 @@ func DefaultConfig() Config {
 // goroutines and, through file locks, by several processes.
 type Store struct {
 	root string
+	reg  *registries
 	// unpacking makes concurrent callers that need the same layer wait for
 	// one unpack instead of each unpacking it.
 	unpacking singleflight.Group
@@ -74,7 +96,7 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image store: %w", err)
 	}
-	s := &Store{root: root}
+	s := &Store{root: root, reg: newRegistries(cfg)}
 	for _, dir := range []string{s.blobDir(), s.layerDir(), s.cacheDir(), s.tmpDir()} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("image store: %w", err)
@@ -171,8 +193,12 @@ type record struct {
 	MediaType types.MediaType `json:"mediaType"`
 	Size      int64           `json:"size"`
 	// Owner is who recorded the name (resource.Owner); empty for a name
-	// an older berth recorded.
+	// an older berth recorded, or one berth image pull recorded.
 	Owner string `json:"owner,omitempty"`
+	// RepoDigest is, for a pulled image, what its reference resolved to
+	// in the registry: a multi-platform index (kept, so a plan pinned to
+	// it needs no registry), or the manifest itself.
+	RepoDigest v1.Hash `json:"repoDigest,omitzero"`
 }
 
 func (s *Store) recordsPath() string { return filepath.Join(s.root, "images.json") }

@@ -18,6 +18,8 @@ type storedImage struct {
 	Manifest  *v1.Manifest
 	ID        v1.Hash // of the config
 	Config    *v1.ConfigFile
+	// RepoDigest is what a pulled image's reference resolved to.
+	RepoDigest v1.Hash
 }
 
 // loadImage reads a stored manifest and its config and checks that every

@@ -117,6 +117,9 @@ func fillComputed(addr resource.Addr, v cty.Value) cty.Value {
 		if !a.Computed || !v.GetAttr(name).IsNull() {
 			continue
 		}
+		if addr.Kind == resource.KindImage && name == "repo_digest" && v.GetAttr("pull").IsNull() {
+			continue // as the image driver: only a pulled image has one
+		}
 		switch {
 		case a.Type == cty.String:
 			set[name] = cty.StringVal(fmt.Sprintf("%s-%s", addr, name))
