@@ -27,7 +27,8 @@ var allowed = map[string][]string{
 	"driver/network":      {"resource", "driver", "internal/atomicfile"},
 	"driver/volume":       {"resource", "driver", "internal/atomicfile", "internal/filelock"},
 	"driver/container":    {"resource", "driver", "internal/atomicfile", "internal/filelock", "internal/monitor"},
-	"agent":               {"resource", "state", "driver", "driver/"},
+	"agent":               {"resource", "state", "driver", "driver/", "agent/api"},
+	"agent/api":           {"resource"},
 	"internal/atomicfile": {},
 	"internal/filelock":   {},
 	"internal/logfile":    {},
@@ -35,7 +36,7 @@ var allowed = map[string][]string{
 	"cmd/berth-monitor":   {"internal/monitor"},
 	"internal/fakes":      {"resource", "driver"},
 	"internal/testutil":   {},
-	"cmd/berth":           {"resource", "dsl", "state", "plan", "apply", "agent", "internal/logfile"},
+	"cmd/berth":           {"resource", "dsl", "state", "plan", "apply", "agent", "agent/api", "internal/logfile"},
 	"examples/hello/app":  {},
 }
 
