@@ -23,8 +23,10 @@ const (
 	KindInternal      Kind = "internal"       // anything else, 500
 )
 
-// ErrInvalid is the sentinel of a request the agent refuses as malformed.
-var ErrInvalid = errors.New("invalid request")
+// ErrInvalid is the sentinel of a request the agent refuses as malformed
+// or cannot carry out as asked: resource.ErrInvalid itself, so that a
+// driver's refusal of a bad argument keeps its kind across the socket.
+var ErrInvalid = resource.ErrInvalid
 
 // Error is the JSON body of every error the API answers, and the Go error
 // the client returns for it. It unwraps to the sentinel of its kind.
