@@ -298,6 +298,9 @@ func (l *loader) evalInstance(d *decl, k instKey, deps map[resource.Addr]cty.Val
 	}
 	name := cty.StringVal(l.project + sep + d.addr.Name + k.suffix)
 	v, bd := l.evalBody(d.body, ctx, map[string]cty.Value{"name": name})
+	if d.addr.Kind == resource.KindImage {
+		v = pin(l.lock, v)
+	}
 	return v, append(diags, bd...)
 }
 

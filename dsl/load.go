@@ -63,7 +63,7 @@ func Load(dir string, opts Options) (*resource.Config, hcl.Diagnostics) {
 	}
 	var names []string
 	for _, e := range entries {
-		if !e.IsDir() && strings.HasSuffix(e.Name(), ".hcl") {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".hcl") && e.Name() != LockFile {
 			names = append(names, e.Name())
 		}
 	}
@@ -104,6 +104,9 @@ type loader struct {
 	declList []*decl
 
 	outputs []*output
+
+	// lock is Config.Lock: the lock file's pins, and those added later.
+	lock map[string]string
 }
 
 func (l *loader) addDiag(d *hcl.Diagnostic) { l.diags = append(l.diags, d) }
@@ -140,6 +143,10 @@ func load(dir string, names []string, opts Options) (*resource.Config, hcl.Diagn
 			l.decodeFile(f)
 		}
 	}
+	lock, diags := readLock(l.parser, dir)
+	l.diags = append(l.diags, diags...)
+	cfg.Lock = lock
+	l.lock = lock
 	l.assignVariables()
 	l.analyzeLocals()
 	l.analyzeOutputs()

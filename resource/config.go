@@ -24,6 +24,11 @@ type Config struct {
 	// Files holds the parsed sources, for rendering diagnostics with
 	// snippets.
 	Files map[string]*hcl.File
+	// Lock maps each image pull reference the lock file (berth.lock.hcl)
+	// pins to its digest. Image instances read it when evaluated and give
+	// a pinned reference its repo_digest; pins added after loading (what a
+	// plan resolved) hold for every evaluation after, the apply's too.
+	Lock map[string]string
 }
 
 // EvalFunc evaluates a body given the values of the instances it depends

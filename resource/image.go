@@ -81,7 +81,13 @@ func ParsePullRef(s string) (name.Reference, error) {
 	}
 	ref, err := name.ParseReference(s)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not a registry reference (REGISTRY/REPOSITORY:TAG or REPOSITORY@sha256:HEX): %v", s, err)
+		hint := err.Error()
+		if repo, _, _ := strings.Cut(s, "@"); repo != strings.ToLower(repo) {
+			if _, lerr := name.ParseReference(strings.ToLower(repo)); lerr == nil {
+				hint = "repository names are lowercase"
+			}
+		}
+		return nil, fmt.Errorf("%q is not a registry reference (REGISTRY/REPOSITORY:TAG or REPOSITORY@sha256:HEX): %s", s, hint)
 	}
 	return ref, nil
 }

@@ -1,0 +1,3 @@
+image "app" {
+  pull = "registry.example.com/team/app:1.4"
+}
