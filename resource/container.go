@@ -1,6 +1,10 @@
 package resource
 
-import "github.com/zclconf/go-cty/cty"
+import (
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+)
 
 var strList = cty.List(cty.String)
 var strMap = cty.Map(cty.String)
@@ -60,6 +64,17 @@ var ContainerSchema = &Schema{
 			"cpus":   {Type: cty.Number, Optional: true, Validate: validatePositive, Doc: "CPUs, may be fractional"},
 			"pids":   {Type: cty.Number, Optional: true, Validate: validatePositive, Doc: "process limit"},
 		}}},
+		"healthcheck": {Nesting: NestingSingle, Update: InPlace, Doc: "a command the agent runs in the container to tell whether it is healthy", Schema: &Schema{
+			Attributes: map[string]*Attribute{
+				"command":      {Type: strList, Optional: true, Validate: validateNonEmptyList, Doc: "the check, exec form: exit 0 is healthy"},
+				"shell":        {Type: cty.String, Optional: true, Doc: "the check, run with /bin/sh -c"},
+				"interval":     {Type: cty.String, Optional: true, Default: cty.StringVal("30s"), Validate: validatePositiveDuration, Doc: "time between checks"},
+				"timeout":      {Type: cty.String, Optional: true, Default: cty.StringVal("30s"), Validate: validatePositiveDuration, Doc: "a check running longer fails"},
+				"retries":      {Type: cty.Number, Optional: true, Default: cty.NumberIntVal(3), Validate: validateCount, Doc: "consecutive failures that make the container unhealthy"},
+				"start_period": {Type: cty.String, Optional: true, Default: cty.StringVal("0s"), Validate: validateDuration, Doc: "time after a start during which failures do not count"},
+			},
+			Check: checkHealthcheck,
+		}},
 	},
 	Check: checkContainer,
 }
@@ -73,6 +88,21 @@ func checkContainer(v cty.Value) []AttrError {
 	}
 	if networks.IsNull() || networks.LengthInt() == 0 {
 		return []AttrError{{Path: cty.GetAttrPath("port"), Msg: "a published port needs a network to publish it from: add a network block naming a bridge network (a container without one has only loopback)"}}
+	}
+	return nil
+}
+
+// checkHealthcheck wants exactly one of command and shell.
+func checkHealthcheck(v cty.Value) []AttrError {
+	cmd, sh := v.GetAttr("command"), v.GetAttr("shell")
+	if !cmd.IsKnown() || !sh.IsKnown() {
+		return nil
+	}
+	switch {
+	case cmd.IsNull() && sh.IsNull():
+		return []AttrError{{Path: cty.GetAttrPath("interval"), Msg: `a healthcheck needs a check to run: set command (a list, such as ["wget", "-q", "-O-", "http://localhost/"]) or shell (a string run with /bin/sh -c)`}}
+	case !cmd.IsNull() && !sh.IsNull():
+		return []AttrError{{Path: cty.GetAttrPath("shell"), Msg: "a healthcheck runs one check: set command or shell, not both"}}
 	}
 	return nil
 }
@@ -117,6 +147,7 @@ type ContainerSpec struct {
 	Mounts      []MountSpec       `cty:"mount"`
 	Networks    []AttachmentSpec  `cty:"network"`
 	Resources   ResourcesSpec     `cty:"resources"`
+	Healthcheck HealthcheckSpec   `cty:"healthcheck"`
 
 	ID          string            `cty:"id"`
 	IPAddress   string            `cty:"ip_address"`
@@ -153,4 +184,46 @@ type ResourcesSpec struct {
 	Memory string  `cty:"memory"`
 	CPUs   float64 `cty:"cpus"`
 	Pids   int64   `cty:"pids"`
+}
+
+// HealthcheckSpec is a container's health check; without command and
+// shell (no healthcheck block) there is none. Durations are as validated
+// ("30s"); Durations reads them.
+type HealthcheckSpec struct {
+	Command     []string `cty:"command" json:"command,omitempty"`
+	Shell       string   `cty:"shell" json:"shell,omitempty"`
+	Interval    string   `cty:"interval" json:"interval,omitempty"`
+	Timeout     string   `cty:"timeout" json:"timeout,omitempty"`
+	Retries     int      `cty:"retries" json:"retries,omitempty"`
+	StartPeriod string   `cty:"start_period" json:"start_period,omitempty"`
+}
+
+// Enabled says whether there is a check to run.
+func (h HealthcheckSpec) Enabled() bool { return len(h.Command) > 0 || h.Shell != "" }
+
+// Args is the check's command line: command as given, or shell run by
+// /bin/sh -c.
+func (h HealthcheckSpec) Args() []string {
+	if len(h.Command) > 0 {
+		return h.Command
+	}
+	return []string{"/bin/sh", "-c", h.Shell}
+}
+
+// Durations reads interval, timeout and start period, with Docker's
+// defaults (30s, 30s, 0) for those unset or unreadable, and the retries
+// (default 3).
+func (h HealthcheckSpec) Durations() (interval, timeout, startPeriod time.Duration, retries int) {
+	read := func(s string, def time.Duration) time.Duration {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 || d == 0 && def != 0 {
+			return def
+		}
+		return d
+	}
+	retries = h.Retries
+	if retries <= 0 {
+		retries = 3
+	}
+	return read(h.Interval, 30*time.Second), read(h.Timeout, 30*time.Second), read(h.StartPeriod, 0), retries
 }

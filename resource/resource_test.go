@@ -3,6 +3,7 @@ package resource
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zclconf/go-cty/cty"
 )
@@ -64,6 +65,10 @@ func TestValidators(t *testing.T) {
 			[]bad{{str("lots"), "not a memory size"}, {str("1k"), "6M minimum"}, {str("-5M"), "not a memory size"}}},
 		{"duration", validateDuration, []cty.Value{str("10s"), str("1m30s"), str("0s")},
 			[]bad{{str("10"), "not a duration"}, {str("-1s"), "not a duration"}}},
+		{"positive duration", validatePositiveDuration, []cty.Value{str("1s"), str("250ms")},
+			[]bad{{str("0s"), "greater than zero"}, {str("soon"), "greater than zero"}}},
+		{"count", validateCount, []cty.Value{num(1), num(10)},
+			[]bad{{num(0), "at least 1"}, {num(1.5), "whole number"}}},
 		{"cidr", validateCIDR, []cty.Value{str("10.89.0.0/24"), str("192.168.4.0/30")},
 			[]bad{{str("10.89.0.1/24"), "host bits set"}, {str("10.0.0.0/31"), "too small"}, {str("fd00::/64"), "not an IPv4 subnet"}, {str("nope"), "not an IPv4 subnet"}}},
 		{"ipv4", validateIPv4, []cty.Value{str("127.0.0.1")},
@@ -190,5 +195,49 @@ func TestConform(t *testing.T) {
 	}
 	if !got.GetAttr("resources").IsNull() || got.GetAttr("mount").LengthInt() != 0 {
 		t.Errorf("blocks %#v", got)
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	schema := ContainerSchema.Blocks["healthcheck"].Schema
+	hc := func(set map[string]cty.Value) cty.Value {
+		v := zeroOf(schema.ImpliedType())
+		nulls := map[string]cty.Value{"command": cty.NullVal(cty.List(cty.String)), "shell": cty.NullVal(cty.String)}
+		for k, x := range set {
+			nulls[k] = x
+		}
+		return WithAttrs(v, nulls)
+	}
+	cmd := cty.ListVal([]cty.Value{cty.StringVal("true")})
+	for _, tt := range []struct {
+		set  map[string]cty.Value
+		want string
+	}{
+		{map[string]cty.Value{"command": cmd}, ""},
+		{map[string]cty.Value{"shell": cty.StringVal("test -f /ok")}, ""},
+		{nil, "needs a check to run"},
+		{map[string]cty.Value{"command": cmd, "shell": cty.StringVal("true")}, "not both"},
+		{map[string]cty.Value{"command": cty.UnknownVal(cty.List(cty.String))}, ""},
+	} {
+		errs := checkHealthcheck(hc(tt.set))
+		switch {
+		case tt.want == "" && len(errs) > 0:
+			t.Errorf("%v: %v", tt.set, errs)
+		case tt.want != "" && (len(errs) != 1 || !strings.Contains(errs[0].Msg, tt.want)):
+			t.Errorf("%v: %v, want %q", tt.set, errs, tt.want)
+		}
+	}
+
+	var none HealthcheckSpec
+	if none.Enabled() {
+		t.Error("a zero healthcheck is enabled")
+	}
+	h := HealthcheckSpec{Shell: "test -f /ok", Interval: "2s", Timeout: "", StartPeriod: "1m"}
+	if !h.Enabled() || strings.Join(h.Args(), " ") != "/bin/sh -c test -f /ok" {
+		t.Errorf("shell check: enabled %v, args %q", h.Enabled(), h.Args())
+	}
+	iv, to, sp, r := h.Durations()
+	if iv != 2*time.Second || to != 30*time.Second || sp != time.Minute || r != 3 {
+		t.Errorf("Durations = %v %v %v %d", iv, to, sp, r)
 	}
 }

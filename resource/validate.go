@@ -87,6 +87,29 @@ func validateDuration(v cty.Value) error {
 	return nil
 }
 
+func validatePositiveDuration(v cty.Value) error {
+	d, err := time.ParseDuration(v.AsString())
+	if err != nil || d <= 0 {
+		return fmt.Errorf("%q is not a duration greater than zero: write one such as \"10s\" or \"500ms\"", v.AsString())
+	}
+	return nil
+}
+
+func validateCount(v cty.Value) error {
+	n, acc := v.AsBigFloat().Int64()
+	if acc != 0 || n < 1 {
+		return fmt.Errorf("%s is not a count: want a whole number of at least 1", v.AsBigFloat().Text('f', -1))
+	}
+	return nil
+}
+
+func validateNonEmptyList(v cty.Value) error {
+	if v.LengthInt() == 0 {
+		return fmt.Errorf("must not be empty")
+	}
+	return nil
+}
+
 func validateCIDR(v cty.Value) error {
 	p, err := netip.ParsePrefix(v.AsString())
 	if err != nil || !p.Addr().Is4() {
