@@ -374,7 +374,8 @@ func (d *Driver) cleanupLocked(ctx context.Context, id string) error {
 }
 
 // Update changes cgroup limits of the running container and records the
-// other in-place attributes (labels, restart policy, stop settings), which
+// other in-place attributes (labels, restart policy, stop settings,
+// health check), which
 // berth reads when it needs them.
 func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error) {
 	spec, err := decode(addr, desired)
@@ -422,6 +423,7 @@ func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired 
 		return cty.NilVal, fmt.Errorf("%s: update resources of container %s: %w", addr, id, err)
 	}
 	m.Labels, m.Restart, m.StopSignal, m.StopTimeout = spec.Labels, spec.Restart, spec.StopSignal, spec.StopTimeout
+	m.Healthcheck = healthcheck(spec)
 	// The container is now what desired describes, so a create from the
 	// same value (after its record was dropped from the state) adopts it.
 	m.SpecHash = hash
@@ -460,6 +462,14 @@ func (d *Driver) Delete(ctx context.Context, addr resource.Addr, prior cty.Value
 		}
 		// The recorded settings are the newest: Update writes them.
 		sig, timeout = stopSettings(m.StopSignal, m.StopTimeout)
+		// Stopped on purpose: a supervisor watching it must not start it
+		// again while it is being removed.
+		if !m.StoppedByUser {
+			m.StoppedByUser = true
+			if err := writeMeta(d.dir(id), m); err != nil {
+				return fmt.Errorf("%s: %w", addr, err)
+			}
+		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s: %w", addr, unreadableOwner(d.dir(id), id, err))
 	}

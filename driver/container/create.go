@@ -36,7 +36,7 @@ func (d *Driver) create(ctx context.Context, id string, spec *resource.Container
 	m := &meta{
 		ID: id, Name: spec.Name, Hostname: hostname, Owner: owner, SpecHash: hash,
 		Labels: spec.Labels, Restart: spec.Restart, StopSignal: spec.StopSignal, StopTimeout: spec.StopTimeout,
-		Image: spec.Image, Created: time.Now().UTC(),
+		Image: spec.Image, Created: time.Now().UTC(), Healthcheck: healthcheck(spec),
 	}
 	mode, err := d.networkMode(ctx, spec, m)
 	if err != nil {
@@ -167,4 +167,13 @@ func (d *Driver) start(ctx context.Context, id string, cfg *configs.Config, proc
 		return err
 	}
 	return d.spawn(ctx, dir, in)
+}
+
+// healthcheck is the check to record, nil without one.
+func healthcheck(spec *resource.ContainerSpec) *resource.HealthcheckSpec {
+	if !spec.Healthcheck.Enabled() {
+		return nil
+	}
+	h := spec.Healthcheck
+	return &h
 }

@@ -37,6 +37,9 @@ type meta struct {
 	Restart     string            `json:"restart,omitempty"`
 	StopSignal  string            `json:"stop_signal,omitempty"`
 	StopTimeout string            `json:"stop_timeout,omitempty"`
+	// Healthcheck is the check the agent's supervisor runs, changed in
+	// place by Update like the restart policy.
+	Healthcheck *resource.HealthcheckSpec `json:"healthcheck,omitempty"`
 	// Started is set once the init runs; a directory without it is the
 	// leftover of a create that did not finish.
 	Started bool `json:"started"`

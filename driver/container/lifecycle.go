@@ -55,6 +55,8 @@ type Info struct {
 	StoppedByUser bool   `json:"stopped_by_user,omitempty"`
 	StopSignal    string `json:"stop_signal,omitempty"`
 	StopTimeout   string `json:"stop_timeout,omitempty"`
+	// Healthcheck is the check the agent's supervisor runs, nil for none.
+	Healthcheck *resource.HealthcheckSpec `json:"healthcheck,omitempty"`
 
 	Networks map[string]string   `json:"networks,omitempty"` // network name → address
 	Ports    []resource.PortSpec `json:"ports,omitempty"`
@@ -101,7 +103,7 @@ func (d *Driver) info(m *meta) Info {
 	in := Info{
 		ID: m.ID, Name: m.Name, Owner: m.Owner, Image: m.Image, Command: m.Command, Created: m.Created,
 		Labels: m.Labels, Restart: m.Restart, StoppedByUser: m.StoppedByUser,
-		StopSignal: m.StopSignal, StopTimeout: m.StopTimeout, LogPath: d.LogPath(m.ID),
+		StopSignal: m.StopSignal, StopTimeout: m.StopTimeout, Healthcheck: m.Healthcheck, LogPath: d.LogPath(m.ID),
 		Status: StatusCreated,
 	}
 	if in.Restart == "" {

@@ -118,3 +118,36 @@ func waitOutput(t *testing.T, e *env, name, want string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestHealthcheckRecordedAndUpdatedInPlace(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	hc := func(interval string) cty.Value {
+		return obj(resource.ContainerSchema.Blocks["healthcheck"].Schema, map[string]cty.Value{
+			"shell": cty.StringVal("test -f /tmp/ok"), "interval": cty.StringVal(interval),
+		})
+	}
+	name := uniqueName("hc")
+	addr, v := e.create(t, container(name, []string{"sleep", "1000"}, map[string]cty.Value{"healthcheck": hc("5s")}))
+	in, err := e.d.Inspect(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Healthcheck == nil || in.Healthcheck.Shell != "test -f /tmp/ok" || in.Healthcheck.Interval != "5s" || in.Healthcheck.Retries != 3 {
+		t.Fatalf("healthcheck = %+v", in.Healthcheck)
+	}
+	desired := container(name, []string{"sleep", "1000"}, map[string]cty.Value{"healthcheck": hc("1s"), "restart": cty.StringVal("always")})
+	if _, err := e.d.Update(ctx, addr, v, desired); err != nil {
+		t.Fatal(err)
+	}
+	in, _ = e.d.Inspect(ctx, name)
+	if in.Healthcheck == nil || in.Healthcheck.Interval != "1s" || in.Restart != "always" {
+		t.Errorf("after update: healthcheck %+v, restart %q", in.Healthcheck, in.Restart)
+	}
+	if _, err := e.d.Update(ctx, addr, desired, container(name, []string{"sleep", "1000"}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if in, _ = e.d.Inspect(ctx, name); in.Healthcheck != nil {
+		t.Errorf("healthcheck removed by update is still recorded: %+v", in.Healthcheck)
+	}
+}
