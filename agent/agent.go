@@ -40,6 +40,10 @@ type Config struct {
 	CNIPath []string
 	// CgroupParent is the cgroup under which containers are placed.
 	CgroupParent string
+	// InsecureRegistries may be pulled from and pushed to over plain HTTP
+	// besides loopback ones ($BERTH_INSECURE_REGISTRIES: host or host:port,
+	// comma-separated).
+	InsecureRegistries []string
 	// Monitor is the berth-monitor binary every container runs under
 	// ($BERTH_MONITOR; by default next to the berth binary, then on PATH).
 	Monitor string
@@ -54,6 +58,7 @@ func DefaultConfig() Config {
 		RunDir:       envOr("BERTH_RUN_DIR", "/run/berth"),
 		CgroupParent: envOr("BERTH_CGROUP_PARENT", "/berth"),
 	}
+	cfg.InsecureRegistries = strings.FieldsFunc(os.Getenv("BERTH_INSECURE_REGISTRIES"), func(r rune) bool { return r == ',' || r == ' ' })
 	if p := os.Getenv("BERTH_CNI_PATH"); p != "" {
 		cfg.CNIPath = strings.Split(p, ":")
 	} else {
@@ -128,7 +133,7 @@ func Open(cfg Config) (*Host, error) {
 }
 
 func drivers(cfg Config) (*Host, error) {
-	images, err := image.New(image.Config{Root: filepath.Join(cfg.StateDir, "images")})
+	images, err := image.New(imageConfig(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("image store: %w", err)
 	}
