@@ -3,9 +3,11 @@
 # busybox-static (test images), iptables (CNI portmap/firewall), curl (demo),
 # gcc (cgo for libcontainer's nsenter), libseccomp-dev and pkg-config (the
 # seccomp build tag: containers get Docker's default seccomp profile),
-# iproute2 (tests' namespaces), bc (bench/apply.sh).
+# iproute2 (tests' namespaces), bc (bench/apply.sh); with the argument
+# "bench", skopeo too (BenchmarkPull compares berth's pull with skopeo copy).
 set -euo pipefail
 need=()
+[ "${1:-}" = bench ] && ! command -v skopeo >/dev/null && need+=(skopeo)
 command -v busybox >/dev/null || need+=(busybox-static)
 command -v iptables >/dev/null || need+=(iptables)
 command -v curl >/dev/null || need+=(curl)

@@ -69,6 +69,8 @@ var commands = map[string]command{
 	"output":   {"show output values", (*CLI).output},
 	"state":    {"list, show or forget recorded objects (list | show ADDR | rm ADDR)", (*CLI).state},
 	"logs":     {"print a container's output", (*CLI).logs},
+	"image":    {"pull or push images (image pull REF | image push NAME REF)", (*CLI).image},
+	"lock":     {"pin image references to digests in berth.lock.hcl (-update: resolve again)", (*CLI).lock},
 	"version":  {"print berth's version", (*CLI).version},
 }
 

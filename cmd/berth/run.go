@@ -193,7 +193,7 @@ func (c *CLI) compute(ctx context.Context, s *session, cfg *resource.Config, in 
 		Preview:          s.host.Preview,
 	})
 	c.diagnostics(cfg, diags)
-	return p, !diags.HasErrors()
+	return p, !diags.HasErrors() && c.pinResolved(cfg, p)
 }
 
 func (c *CLI) plan(ctx context.Context, args []string) int {
