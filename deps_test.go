@@ -27,7 +27,7 @@ var allowed = map[string][]string{
 	"driver/network":      {"resource", "driver", "internal/atomicfile"},
 	"driver/volume":       {"resource", "driver", "internal/atomicfile", "internal/filelock"},
 	"driver/container":    {"resource", "driver", "internal/atomicfile", "internal/filelock", "internal/monitor"},
-	"agent":               {"resource", "state", "driver", "driver/", "agent/api"},
+	"agent":               {"resource", "state", "driver", "driver/", "agent/api", "internal/logfile"},
 	"agent/api":           {"resource"},
 	"internal/atomicfile": {},
 	"internal/filelock":   {},
