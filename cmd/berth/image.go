@@ -175,7 +175,7 @@ func shortDigest(d string) string {
 func linesView(w io.Writer) transferView {
 	var mu sync.Mutex
 	started := map[string]time.Time{}
-	lastPush := time.Time{}
+	lastPush, pushed := time.Time{}, int64(-1)
 	return transferView{
 		progress: func(p agent.ImageProgress) {
 			mu.Lock()
@@ -196,8 +196,8 @@ func linesView(w io.Writer) transferView {
 			case agent.BlobPushing:
 				// One line every few seconds: a push reports its bytes as a
 				// whole.
-				if now := time.Now(); now.Sub(lastPush) >= 2*time.Second || p.Done == p.Size {
-					lastPush = now
+				if now := time.Now(); p.Done != pushed && (now.Sub(lastPush) >= 2*time.Second || p.Done == p.Size) {
+					lastPush, pushed = now, p.Done
 					fmt.Fprintf(w, "pushed %s of %s\n", plan.HumanBytes(p.Done), plan.HumanBytes(p.Size))
 				}
 			}
@@ -216,9 +216,12 @@ func barsView(ctx context.Context, w io.Writer) transferView {
 			return b
 		}
 		name := strings.TrimSpace(pr.Kind + " " + shortDigest(pr.Digest))
-		done := "done"
-		if pr.State == agent.BlobExists {
+		done := plan.HumanBytes(pr.Size) + " pulled"
+		switch {
+		case pr.State == agent.BlobExists:
 			done = "already stored"
+		case pr.State == agent.BlobPushing:
+			done = plan.HumanBytes(pr.Size) + " pushed"
 		}
 		b := p.AddBar(max(pr.Size, 1),
 			mpb.PrependDecorators(decor.Name(name, decor.WC{C: decor.DindentRight | decor.DextraSpace})),
