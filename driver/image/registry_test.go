@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -542,5 +544,64 @@ func TestPushStoredImage(t *testing.T) {
 	}
 	if _, err := s.Push(ctx, "proj/missing", reg+"/web:2", nil); err == nil || !strings.Contains(err.Error(), "no image named") {
 		t.Errorf("push of a missing image: %v", err)
+	}
+}
+
+// TestPullWithDockerConfigCredentials: a registry that wants a login is
+// answered with the credentials the Docker config file holds for it.
+func TestPullWithDockerConfigCredentials(t *testing.T) {
+	s := newStore(t)
+	reg := newRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if user, pass, ok := r.BasicAuth(); !ok || user != "berth" || pass != "s3cret" {
+				w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+				http.Error(w, "login first", http.StatusUnauthorized)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	img := randomImage(t, 8<<10, 1)
+	r, _ := name.ParseReference(reg + "/private:1")
+	if err := remote.Write(r, img, remote.WithAuth(&authn.Basic{Username: "berth", Password: "s3cret"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pull(ctx, reg+"/private:1", PullOptions{}); err == nil {
+		t.Fatal("pulled without credentials")
+	}
+	dir := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte("berth:s3cret"))
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"auths":{"`+reg+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", dir)
+	got, err := s.Pull(ctx, reg+"/private:1", PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Digest != digestOf(t, img).String() {
+		t.Errorf("pulled %s", got.Digest)
+	}
+}
+
+// TestPullByDigest: a reference by digest is its own pin: no tag is looked
+// up, and the repo digest is the one written.
+func TestPullByDigest(t *testing.T) {
+	s := newStore(t)
+	reg := newRegistry(t, nil)
+	img := randomImage(t, 8<<10, 1)
+	push(t, reg+"/app:1", img)
+	d := digestOf(t, img).String()
+	got, err := s.Pull(ctx, reg+"/app@"+d, PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RepoDigest != d || got.Name != reg+"/app" {
+		t.Errorf("pulled %+v", got)
+	}
+	v := imageVal(map[string]cty.Value{"name": cty.StringVal("p/app"), "pull": cty.StringVal(reg + "/app@" + d), "repo_digest": cty.UnknownVal(cty.String)})
+	planned, err := s.Preview(ctx, addr("app"), cty.NullVal(v.Type()), v)
+	if err != nil || str(planned, "repo_digest") != d {
+		t.Errorf("preview: %v %v", str(planned, "repo_digest"), err)
 	}
 }
