@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
@@ -69,6 +71,9 @@ func (c *CLI) imagePull(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.errorf("%v", err)
 	}
+	// Ctrl-C cancels the downloads, and the pull removes what it staged.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	view := c.pullView(ctx, *jsonOut)
 	start := time.Now()
 	pulled, err := images.Pull(ctx, pos[0], agent.PullOptions{Name: *as, Progress: view.progress})

@@ -605,3 +605,38 @@ func TestPullByDigest(t *testing.T) {
 		t.Errorf("preview: %v %v", str(planned, "repo_digest"), err)
 	}
 }
+
+// TestInterruptedPullLeavesStoreUnchanged: a pull cancelled half way
+// through a layer removes what it staged.
+func TestInterruptedPullLeavesStoreUnchanged(t *testing.T) {
+	s := newStore(t)
+	img := randomImage(t, 512<<10, 2)
+	started := make(chan struct{})
+	var once sync.Once
+	reg := newRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/") {
+				h.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			w.Header().Set("Content-Length", fmt.Sprint(rec.Body.Len()))
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes()[:rec.Body.Len()/2])
+			w.(http.Flusher).Flush()
+			once.Do(func() { close(started) })
+			<-r.Context().Done() // the rest never comes
+		})
+	})
+	push(t, reg+"/app:1", img)
+	before := tree(t, s.root)
+	cctx, cancel := context.WithCancel(ctx)
+	go func() { <-started; cancel() }()
+	if _, err := s.Pull(cctx, reg+"/app:1", PullOptions{}); err == nil {
+		t.Fatal("a cancelled pull succeeded")
+	}
+	if after := tree(t, s.root); after != before {
+		t.Errorf("the store changed:\n--- before\n%s\n--- after\n%s", before, after)
+	}
+}
