@@ -47,6 +47,9 @@ type Config struct {
 	// Monitor is the berth-monitor binary every container runs under
 	// ($BERTH_MONITOR; by default next to the berth binary, then on PATH).
 	Monitor string
+	// Socket is the agent's API socket ($BERTH_SOCKET, default
+	// RunDir/berth.sock).
+	Socket string
 }
 
 // DefaultConfig is the configuration of a host: the places of DESIGN.md,
@@ -58,6 +61,7 @@ func DefaultConfig() Config {
 		RunDir:       envOr("BERTH_RUN_DIR", "/run/berth"),
 		CgroupParent: envOr("BERTH_CGROUP_PARENT", "/berth"),
 	}
+	cfg.Socket = envOr("BERTH_SOCKET", filepath.Join(cfg.RunDir, "berth.sock"))
 	cfg.InsecureRegistries = strings.FieldsFunc(os.Getenv("BERTH_INSECURE_REGISTRIES"), func(r rune) bool { return r == ',' || r == ' ' })
 	if p := os.Getenv("BERTH_CNI_PATH"); p != "" {
 		cfg.CNIPath = strings.Split(p, ":")

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -114,7 +113,7 @@ func (c *CLI) snapshot(f *projectFlags, operation string, lock bool) (*session, 
 	c.ErrColor = c.ErrColor && !f.noColor
 	project := f.project
 	if project == "" {
-		abs, err := filepath.Abs(f.dir)
+		abs, err := c.abs(f.dir)
 		if err != nil {
 			c.errorf("%v", err)
 			return nil, nil, false

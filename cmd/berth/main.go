@@ -12,9 +12,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/seed-e88ffcd2/berth/agent"
 	"golang.org/x/term"
@@ -35,7 +38,12 @@ func init() {
 var version = "dev"
 
 func main() {
-	cli := &CLI{
+	os.Exit(runMain(context.Background(), os.Args[1:]))
+}
+
+// localCLI is the CLI on this process's own streams.
+func localCLI() *CLI {
+	return &CLI{
 		Stdin:    os.Stdin,
 		Stdout:   os.Stdout,
 		Stderr:   os.Stderr,
@@ -43,16 +51,67 @@ func main() {
 		ErrColor: term.IsTerminal(int(os.Stderr.Fd())) && os.Getenv("NO_COLOR") == "",
 		TTY:      term.IsTerminal(int(os.Stdin.Fd())),
 	}
-	os.Exit(cli.Run(context.Background(), os.Args[1:]))
 }
 
-// CLI holds the process's streams so that commands can be tested.
+// CLI holds the streams and surroundings of one command, so that commands
+// can be tested and run as an agent's sessions: nothing a command does may
+// reach for the process's own cwd, environment, signals or host.
 type CLI struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Color          bool // Stdout is a terminal and NO_COLOR is unset
 	ErrColor       bool // likewise for Stderr
 	TTY            bool // Stdin is a terminal: prompts may be asked
+
+	// Cwd is the directory relative paths are taken from; empty means
+	// the process's.
+	Cwd string
+	// Environ is the environment configurations read; nil means the
+	// process's.
+	Environ []string
+	// Signals subscribes to interruptions (SIGINT, SIGTERM) while an
+	// apply runs, and returns how to unsubscribe; nil means the
+	// process's signals.
+	Signals func() (<-chan os.Signal, func())
+	// OpenHost opens the host and says how to release it; nil means
+	// opening it in-process (agent.OpenLocal), which is refused while an
+	// agent holds the host.
+	OpenHost func() (h *agent.Host, release func() error, err error)
+}
+
+// abs makes path absolute against the command's working directory.
+func (c *CLI) abs(path string) (string, error) {
+	if c.Cwd == "" || filepath.IsAbs(path) {
+		return filepath.Abs(path)
+	}
+	return filepath.Join(c.Cwd, path), nil
+}
+
+func (c *CLI) environ() []string {
+	if c.Environ == nil {
+		return os.Environ()
+	}
+	return c.Environ
+}
+
+func (c *CLI) signals() (<-chan os.Signal, func()) {
+	if c.Signals != nil {
+		return c.Signals()
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	return sigs, func() { signal.Stop(sigs) }
+}
+
+func (c *CLI) openHost() (*agent.Host, func() error, error) {
+	if c.OpenHost != nil {
+		return c.OpenHost()
+	}
+	h, err := agent.OpenLocal(agent.DefaultConfig())
+	if err != nil {
+		return nil, nil, err
+	}
+	return h.Host, h.Close, nil
 }
 
 type command struct {

@@ -8,10 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/seed-e88ffcd2/berth/agent"
@@ -62,20 +60,21 @@ func (c *CLI) parseConfig(fs *flag.FlagSet, cf *configFlags, args []string) (in 
 	}
 	c.Color = c.Color && !cf.noColor
 	c.ErrColor = c.ErrColor && !cf.noColor
-	in, err := cf.inputs()
+	in, err := cf.inputs(c.abs)
 	if err != nil {
 		return in, nil, c.errorf("%v", err), false
 	}
 	return in, pos, 0, true
 }
 
-func (f *configFlags) inputs() (inputs, error) {
+// inputs makes the flags' inputs, with paths made absolute by abs.
+func (f *configFlags) inputs(abs func(string) (string, error)) (inputs, error) {
 	in := inputs{Dir: f.dir, Project: f.project, Vars: map[string]string{}, Refresh: true, MoveProject: f.moveProject}
-	abs, err := filepath.Abs(f.dir)
+	dir, err := abs(f.dir)
 	if err != nil {
 		return in, err
 	}
-	in.Dir = abs
+	in.Dir = dir
 	for _, v := range f.vars {
 		name, value, ok := strings.Cut(v, "=")
 		if !ok || name == "" {
@@ -84,11 +83,11 @@ func (f *configFlags) inputs() (inputs, error) {
 		in.Vars[name] = value
 	}
 	for _, vf := range f.varFiles {
-		abs, err := filepath.Abs(vf)
+		path, err := abs(vf)
 		if err != nil {
 			return in, err
 		}
-		in.VarFiles = append(in.VarFiles, abs)
+		in.VarFiles = append(in.VarFiles, path)
 	}
 	return in, nil
 }
@@ -106,7 +105,7 @@ func (c *CLI) loadQuiet(in inputs) (*resource.Config, hcl.Diagnostics) {
 		Project:  in.Project,
 		Vars:     in.Vars,
 		VarFiles: in.VarFiles,
-		Environ:  os.Environ(),
+		Environ:  c.environ(),
 	})
 }
 
@@ -118,32 +117,36 @@ func (c *CLI) diagnostics(cfg *resource.Config, diags hcl.Diagnostics) {
 	if cfg != nil {
 		files = cfg.Files
 	}
+	if c.Cwd != "" {
+		files, diags = relativeTo(c.Cwd, files, diags)
+	}
 	_ = dsl.WriteDiagnostics(c.Stderr, files, diags, c.ErrColor)
 }
 
 // session is an opened host with the project's lock held.
 type session struct {
-	host   *agent.Host
-	unlock func() error
+	host    *agent.Host
+	release func() error // lets go of the host (a no-op in the agent, which keeps it)
+	unlock  func() error
 }
 
 func (s *session) close() {
 	if s.unlock != nil {
 		_ = s.unlock()
 	}
-	_ = s.host.Close()
+	_ = s.release()
 }
 
 func (c *CLI) open(project, operation string, lock bool) (*session, error) {
-	host, err := agent.Open(agent.DefaultConfig())
+	host, release, err := c.openHost()
 	if err != nil {
 		return nil, err
 	}
-	s := &session{host: host}
+	s := &session{host: host, release: release}
 	if lock {
 		s.unlock, err = host.Store.Lock(project, state.NewLockInfo(operation))
 		if err != nil {
-			host.Close()
+			release()
 			if operation == "plan" && errors.Is(err, resource.ErrConflict) {
 				err = fmt.Errorf("%w; a plan that only looks may skip the lock with -lock=false", err)
 			}
@@ -237,7 +240,7 @@ func (c *CLI) plan(ctx context.Context, args []string) int {
 		return c.errorf("%v", err)
 	}
 	if *out != "" {
-		if err := savePlan(*out, p, in); err != nil {
+		if err := c.savePlan(*out, p, in); err != nil {
 			return c.errorf("saving the plan: %v", err)
 		}
 		if !*jsonOut {
@@ -250,10 +253,10 @@ func (c *CLI) plan(ctx context.Context, args []string) int {
 	return 0
 }
 
-func savePlan(path string, p *plan.Plan, in inputs) error {
+func (c *CLI) savePlan(path string, p *plan.Plan, in inputs) error {
 	// Plans hold configured values such as environment variables: secrets
 	// stay readable by their owner only.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := c.openFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -313,7 +316,7 @@ func (c *CLI) applyCommand(ctx context.Context, name string, args []string) int 
 			return c.errorf("a saved plan applies exactly as it was made; %s cannot change it (make a new plan with them instead)", strings.Join(conflicting, ", "))
 		}
 		var err error
-		if saved, in, err = readPlan(pos[0]); err != nil {
+		if saved, in, err = c.readPlan(pos[0]); err != nil {
 			return c.errorf("%v", err)
 		}
 	}
@@ -377,15 +380,50 @@ func (c *CLI) applyCommand(ctx context.Context, name string, args []string) int 
 	return c.run(ctx, s, p, *jsonOut, *parallelism)
 }
 
+// relativeTo names files relative to cwd as dsl.WriteDiagnostics does
+// with the process's working directory, which in the agent is not the
+// user's: names already relative are left alone there.
+func relativeTo(cwd string, files map[string]*hcl.File, diags hcl.Diagnostics) (map[string]*hcl.File, hcl.Diagnostics) {
+	rel := func(name string) string {
+		if !filepath.IsAbs(name) {
+			return name
+		}
+		r, err := filepath.Rel(cwd, name)
+		if err != nil || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+			return name
+		}
+		return r
+	}
+	relFiles := make(map[string]*hcl.File, len(files))
+	for name, f := range files {
+		relFiles[rel(name)] = f
+	}
+	relRange := func(r *hcl.Range) *hcl.Range {
+		if r == nil {
+			return nil
+		}
+		c := *r
+		c.Filename = rel(c.Filename)
+		return &c
+	}
+	out := make(hcl.Diagnostics, len(diags))
+	for i, d := range diags {
+		c := *d
+		c.Subject, c.Context = relRange(d.Subject), relRange(d.Context)
+		out[i] = &c
+	}
+	return relFiles, out
+}
+
 // hasConfig reports whether dir holds configuration files.
 func hasConfig(dir string) bool {
 	matches, _ := filepath.Glob(filepath.Join(dir, "*.hcl"))
 	return len(matches) > 0
 }
 
-func readPlan(path string) (*plan.SavedPlan, inputs, error) {
+func (c *CLI) readPlan(path string) (*plan.SavedPlan, inputs, error) {
 	var in inputs
-	f, err := os.Open(path)
+	f, err := c.openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, in, err
 	}
@@ -398,6 +436,21 @@ func readPlan(path string) (*plan.SavedPlan, inputs, error) {
 		return nil, in, fmt.Errorf("%s: %w", path, err)
 	}
 	return saved, in, nil
+}
+
+// openFile opens a file the user named, relative to the command's working
+// directory; errors name it as the user did.
+func (c *CLI) openFile(name string, flag int, perm os.FileMode) (*os.File, error) {
+	path, err := c.abs(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, flag, perm)
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		pe.Path = name
+	}
+	return f, err
 }
 
 // confirm asks on the terminal; only "yes" approves.
@@ -417,12 +470,16 @@ func (c *CLI) run(ctx context.Context, s *session, p *plan.Plan, jsonOut bool, p
 	ctx, abort := context.WithCancel(ctx)
 	defer abort()
 	stop := make(chan struct{})
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	sigs, unsubscribe := c.signals()
+	defer unsubscribe()
 	go func() {
 		n := 0
-		for range sigs {
+		for {
+			select {
+			case <-sigs:
+			case <-ctx.Done():
+				return
+			}
 			n++
 			if n == 1 {
 				fmt.Fprintln(c.Stderr, "\nInterrupt received: finishing the changes in flight, starting nothing new. Interrupt again to abort them.")
