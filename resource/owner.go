@@ -11,6 +11,20 @@ type Owner struct {
 	Addr    Addr
 }
 
+// RunProject is the project in the owner of a one-off container (berth
+// run): Owner{Project: RunProject, Addr: container.NAME["NONCE"]}, the
+// nonce new for each run. Project names start with a letter or digit, so
+// no configuration's project is this one and no apply can adopt, change
+// or delete such a container; and two runs of one name never take each
+// other's container for their own.
+const RunProject = "(run)"
+
+// AutoRemoveLabel set to "true" on a container asks for it to be deleted
+// once its init exits: berth run --rm marks its containers so, and the
+// agent's supervisor removes those started with --rm -d, whose berth run
+// returned at once.
+const AutoRemoveLabel = "berth.rm"
+
 // String renders the owner as PROJECT/ADDRESS, the form drivers record.
 func (o Owner) String() string { return o.Project + "/" + o.Addr.String() }
 
