@@ -29,10 +29,12 @@
 // A command that needs the user's terminal (its output, prompts, colours,
 // Ctrl-C; later exec and run) runs as a session: the CLI passes its stdin,
 // stdout and stderr with SCM_RIGHTS and the agent runs the same CLI code on
-// them (see Session and SessionRunner). In cmd/berth, add the command's
-// name to the set routed through the agent; nothing here changes. A
-// session's Signals carry what the user's terminal sent the client
-// (SIGINT, SIGTERM, SIGWINCH).
+// them (see Session and SessionRunner). Add the command's name to
+// sessionCommands in cmd/berth/remote.go: main then routes it through the
+// agent when one answers, and the agent's runner (cmd/berth/agentcmd.go)
+// accepts it; nothing here changes. A session's Signals carry what the
+// user's terminal sent the client (SIGINT, SIGTERM, SIGWINCH), and one
+// SIGINT when the client goes away.
 package api
 
 import (

@@ -103,6 +103,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				WriteError(rec, fmt.Errorf("the agent failed serving %s %s (its log has the details): %v", r.Method, r.URL.Path, v))
 			}
 		}
+		if !rec.wrote {
+			rec.status = http.StatusOK // what net/http answers for a handler that wrote nothing
+		}
 		level := slog.LevelDebug
 		if rec.status >= 500 {
 			level = slog.LevelWarn
@@ -162,6 +165,7 @@ func (s *Server) Serve(l *net.UnixListener) error {
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if fc, ok := c.(*fdConn); ok {
