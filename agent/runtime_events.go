@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"io"
 	"sort"
 	"time"
 
@@ -14,6 +15,26 @@ import (
 // the new ones by looking at every container twice a second and telling
 // what changed.
 func (r *HostRuntime) Events(ctx context.Context, o EventOptions) (Stream[Event], error) {
+	if !o.Until.IsZero() && !o.Until.After(time.Now()) {
+		// Only the past: what is known of it, and the stream ends.
+		var past []Event
+		if r.sup != nil {
+			past = r.sup.History(o.Since)
+		} else {
+			list, err := r.h.containers.List(ctx)
+			if err != nil {
+				return nil, err
+			}
+			past = history(list, o.Since)
+		}
+		var out []Event
+		for _, e := range past {
+			if o.match(e) {
+				out = append(out, e)
+			}
+		}
+		return &sliceStream[Event]{vals: out}, nil
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	ch := make(chan item[Event])
 	var src <-chan Event
@@ -195,3 +216,17 @@ func changes(prev, cur map[string]container.Info, now time.Time) []Event {
 	}
 	return out
 }
+
+// sliceStream is a Stream of values known in advance.
+type sliceStream[T any] struct{ vals []T }
+
+func (s *sliceStream[T]) Next() (T, error) {
+	var v T
+	if len(s.vals) == 0 {
+		return v, io.EOF
+	}
+	v, s.vals = s.vals[0], s.vals[1:]
+	return v, nil
+}
+
+func (s *sliceStream[T]) Close() error { s.vals = nil; return nil }

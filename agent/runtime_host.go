@@ -30,6 +30,9 @@ type Supervision interface {
 	// container (stop, kill, start, restart, destroy): a stop is not a
 	// crash to restart, a start is watched again.
 	Acted(ctx context.Context, e Event)
+	// History returns the events the supervisor holds from since on,
+	// oldest first.
+	History(since time.Time) []Event
 	// Subscribe delivers the supervisor's events from now until ctx ends
 	// (the channel is then closed), after the ones it still holds from
 	// since (zero: none).

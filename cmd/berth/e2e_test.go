@@ -107,8 +107,9 @@ func (h *host) berth(args ...string) (int, string) {
 	switch {
 	case len(args) > 1 && strings.HasSuffix(args[1], ".plan"):
 		// apply FILE: a saved plan carries its directory and variables.
-	case args[0] == "image":
-		// Image commands work on the host's store, not a configuration.
+	case args[0] == "image" || verbNames[args[0]]:
+		// Image commands work on the host's store, the verbs on
+		// containers by name, not a configuration.
 	case args[0] == "state" || args[0] == "output" || args[0] == "logs":
 		full = append(full, "-dir", h.dir)
 	default:

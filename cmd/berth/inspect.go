@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/seed-e88ffcd2/berth/dsl"
-	"github.com/seed-e88ffcd2/berth/internal/logfile"
 	"github.com/seed-e88ffcd2/berth/plan"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"github.com/seed-e88ffcd2/berth/state"
@@ -307,47 +306,4 @@ func writeBody(body *hclwrite.Body, schema *resource.Schema, v cty.Value) {
 			writeBody(body.AppendNewBlock(n, nil).Body(), schema.Blocks[n].Schema, e)
 		}
 	}
-}
-
-// logs prints a container's output files.
-func (c *CLI) logs(_ context.Context, args []string) int {
-	fs := c.newFlags("logs", "[flags] container.NAME")
-	var pf projectFlags
-	pf.register(fs)
-	pos, ok, code := parse(fs, args)
-	if !ok {
-		return code
-	}
-	if len(pos) != 1 {
-		return c.errorf("logs takes one container address, such as container.web")
-	}
-	a, err := resource.ParseAddr(pos[0])
-	if err != nil || a.Kind != resource.KindContainer {
-		return c.errorf("logs takes a container address, such as container.web, not %q", pos[0])
-	}
-	s, snap, ok := c.snapshot(&pf, "logs", false)
-	if !ok {
-		return 1
-	}
-	defer s.close()
-	obj := snap.Objects[a]
-	if obj == nil {
-		return c.errorf("%s is not in the state of project %q (berth state list shows what is)", a, snap.Project)
-	}
-	var spec resource.ContainerSpec
-	if err := resource.Decode(obj.Value, &spec); err != nil {
-		return c.errorf("%v", err)
-	}
-	err = logfile.ReadAll(s.host.LogPath(spec.ID), func(e logfile.Entry) error {
-		w := c.Stdout
-		if e.Stream == "stderr" {
-			w = c.Stderr
-		}
-		_, err := io.WriteString(w, e.Log)
-		return err
-	})
-	if err != nil {
-		return c.errorf("%v", err)
-	}
-	return 0
 }

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// verbNames are the verbs the end-to-end helper runs without -dir.
+var verbNames = map[string]bool{
+	"ps": true, "inspect": true, "start": true, "stop": true, "restart": true, "kill": true,
+	"rm": true, "top": true, "stats": true, "events": true,
+}
+
+// syncBuffer is a buffer a command writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// verb runs a verb in-process until it ends or ctx does, with stdout and
+// stderr apart.
+func (h *host) verb(ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	var out, errOut syncBuffer
+	c := &CLI{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut,
+		Signals: func() (<-chan os.Signal, func()) { return nil, func() {} }}
+	code = c.Run(ctx, args)
+	return code, out.String(), errOut.String()
+}
+
+func (h *host) mustVerb(args ...string) (stdout, stderr string) {
+	h.t.Helper()
+	code, out, errOut := h.verb(context.Background(), args...)
+	if code != 0 {
+		h.t.Fatalf("berth %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out, errOut
+}
+
+// jsonLines parses one JSON object a line.
+func jsonLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var list []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		list = append(list, m)
+	}
+	return list
+}
+
+func (h *host) inspectOne(name string) map[string]any {
+	h.t.Helper()
+	out, _ := h.mustVerb("inspect", name)
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 {
+		h.t.Fatalf("inspect %s: %v\n%s", name, err, out)
+	}
+	return list[0]
+}
+
+// waitFor polls cond for up to ten seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+const verbsConfig = `
+image "bb" {
+  rootfs = "./rootfs"
+}
+
+container "talker" {
+  image        = image.bb.ref
+  command      = ["sh", "-c", "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; exec sleep 3600"]
+  stop_timeout = "1s"
+  restart      = "no"
+}
+
+container "counter" {
+  image   = image.bb.ref
+  command = ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done"]
+  restart = "no"
+}
+`
+
+// TestVerbsWithoutAgent drives every verb through the CLI against real
+// containers, with no agent: the CLI acts on the host itself.
+func TestVerbsWithoutAgent(t *testing.T) {
+	h := newHost(t, "e2everbs")
+	h.write("main.hcl", verbsConfig)
+	h.must("apply", "-auto-approve")
+	testVerbs(t, h, "e2everbs")
+}
+
+// testVerbs is the verbs' end-to-end run, with or without an agent.
+func testVerbs(t *testing.T, h *host, project string) {
+	ctx := context.Background()
+	talker, counter := project+"-talker", project+"-counter"
+	owner := project + "/container.talker"
+
+	// logs -f follows the counter until it exits, then ends.
+	start := time.Now()
+	code, out, errOut := h.verb(ctx, "logs", "-f", counter)
+	if code != 0 || out != "line1\nline2\nline3\nline4\nline5\n" {
+		t.Fatalf("logs -f %s: exit %d\n%s%s", counter, code, out, errOut)
+	}
+	if time.Since(start) > 8*time.Second {
+		t.Errorf("logs -f took %v: it did not end with the container", time.Since(start))
+	}
+
+	// logs: stdout to stdout, stderr to stderr; tail, since, timestamps,
+	// and the project's address.
+	waitFor(t, "the talker's output", func() bool {
+		_, out, _ := h.verb(ctx, "logs", talker)
+		return strings.Contains(out, "three")
+	})
+	if out, errOut := h.mustVerb("logs", talker); out != "one\nthree\n" || errOut != "two\n" {
+		t.Errorf("logs: stdout %q, stderr %q", out, errOut)
+	}
+	if out, errOut := h.mustVerb("logs", "--tail", "2", talker); out != "three\n" || errOut != "two\n" {
+		t.Errorf("logs --tail 2: stdout %q, stderr %q", out, errOut)
+	}
+	if out, errOut := h.mustVerb("logs", "-n", "0", talker); out != "" || errOut != "" {
+		t.Errorf("logs -n 0: %q %q", out, errOut)
+	}
+	if out, _ := h.mustVerb("logs", "--since", time.Now().Add(time.Hour).Format(time.RFC3339), talker); out != "" {
+		t.Errorf("logs --since the future: %q", out)
+	}
+	if out, _ := h.mustVerb("logs", "--since", "10m", "-t", talker); !strings.HasPrefix(out, time.Now().UTC().Format("2006-01-02T")) || !strings.HasSuffix(out, "Z three\n") {
+		t.Errorf("logs --since 10m -t: %q", out)
+	}
+	if out := h.must("logs", "container.talker"); !strings.Contains(out, "one\n") || !strings.Contains(out, "two\n") {
+		t.Errorf("logs container.talker: %q", out)
+	}
+	for _, e := range jsonLines(t, first(h.mustVerb("logs", "--format", "json", talker))) {
+		if e["stream"] == nil || e["time"] == nil || e["log"] == nil {
+			t.Errorf("logs --format json line %v", e)
+		}
+	}
+	if code, _, errOut := h.verb(ctx, "logs", "--tail", "some", talker); code != 1 || !strings.Contains(errOut, "--tail") {
+		t.Errorf("logs --tail some: exit %d %s", code, errOut)
+	}
+
+	// ps: running only, then all; as a table, JSON and names.
+	out, _ = h.mustVerb("ps")
+	if !strings.Contains(out, talker) || strings.Contains(out, counter) || !strings.Contains(out, owner) || !strings.Contains(out, "Up ") {
+		t.Errorf("ps:\n%s", out)
+	}
+	out, _ = h.mustVerb("ps", "-a")
+	if !strings.Contains(out, counter) || !strings.Contains(out, "Exited (0)") {
+		t.Errorf("ps -a:\n%s", out)
+	}
+	var found bool
+	for _, c := range jsonLines(t, first(h.mustVerb("ps", "-a", "--format", "json"))) {
+		if c["name"] == talker {
+			found = c["status"] == "running" && c["owner"] == owner && c["project"] == project && c["address"] == "container.talker"
+		}
+	}
+	if !found {
+		t.Errorf("ps --format json has no running %s owned by %s", talker, owner)
+	}
+	if out, _ := h.mustVerb("ps", "-q"); strings.TrimSpace(out) != talker {
+		t.Errorf("ps -q: %q", out)
+	}
+
+	// inspect
+	in := h.inspectOne(talker)
+	if in["status"] != "running" || in["owner"] != owner || in["pid"].(float64) <= 0 || in["restart"] != "no" {
+		t.Errorf("inspect: %v", in)
+	}
+	if code, out, errOut := h.verb(ctx, "inspect", talker, "nosuch"); code != 1 || !strings.Contains(errOut, `no container "nosuch"`) || !strings.Contains(out, talker) {
+		t.Errorf("inspect of one missing: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// top and stats
+	out, _ = h.mustVerb("top", talker)
+	if !strings.Contains(out, "PID") || !strings.Contains(out, "sleep 3600") || !strings.Contains(out, "root") {
+		t.Errorf("top:\n%s", out)
+	}
+	var procs []map[string]any
+	if err := json.Unmarshal([]byte(first(h.mustVerb("top", "--format", "json", talker))), &procs); err != nil || len(procs) == 0 || procs[0]["command"] != "sleep 3600" {
+		t.Errorf("top --format json: %v %v", procs, err)
+	}
+	out, _ = h.mustVerb("stats", "--no-stream", talker)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[1], talker) {
+		t.Errorf("stats --no-stream:\n%s", out)
+	}
+	stats := jsonLines(t, first(h.mustVerb("stats", "--no-stream", "--format", "json")))
+	if len(stats) != 1 || stats[0]["name"] != talker || stats[0]["pids"].(float64) < 1 || stats[0]["memory_usage"].(float64) <= 0 || stats[0]["memory_limit"].(float64) <= 0 {
+		t.Errorf("stats --no-stream --format json: %v", stats)
+	}
+
+	// Live events while the talker is stopped and started again.
+	evCtx, stopEvents := context.WithCancel(ctx)
+	var evOut string
+	evDone := make(chan struct{})
+	go func() {
+		defer close(evDone)
+		_, evOut, _ = h.verb(evCtx, "events", "--format", "json", "--filter", "container="+talker)
+	}()
+	time.Sleep(700 * time.Millisecond) // the first look at the containers
+
+	// stop: the note says the next apply undoes it.
+	out, errOut = h.mustVerb("stop", "-t", "1", talker)
+	if out != talker+"\n" || !strings.Contains(errOut, "container "+talker+" stopped; it belongs to project "+project+" (container.talker): the next berth apply starts it again") {
+		t.Errorf("stop: %q %q", out, errOut)
+	}
+	in = h.inspectOne(talker)
+	if in["status"] != "exited" || in["stopped_by_user"] != true || in["exit_code"].(float64) != 137 {
+		t.Errorf("inspect after stop: %v", in)
+	}
+	if out, _ := h.mustVerb("ps"); strings.Contains(out, talker) {
+		t.Errorf("ps lists a stopped container:\n%s", out)
+	}
+	if out, _ := h.mustVerb("ps", "-a"); !strings.Contains(out, "Exited (137)") {
+		t.Errorf("ps -a after stop:\n%s", out)
+	}
+	if code, out := h.berth("plan", "-detailed-exitcode"); code != 2 || !strings.Contains(out, "container.talker") {
+		t.Errorf("plan after stop: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := h.verb(ctx, "stop", "nosuch"); code != 1 || !strings.Contains(errOut, `no container "nosuch"`) {
+		t.Errorf("stop nosuch: %d %s", code, errOut)
+	}
+
+	// start, restart
+	if out, _ := h.mustVerb("start", talker); out != talker+"\n" {
+		t.Errorf("start: %q", out)
+	}
+	in = h.inspectOne(talker)
+	if in["status"] != "running" || in["stopped_by_user"] == true {
+		t.Errorf("inspect after start: %v", in)
+	}
+	time.Sleep(time.Second) // let the event watcher see the start
+	stopEvents()
+	<-evDone
+	var actions []string
+	for _, e := range jsonLines(t, evOut) {
+		if e["name"] != talker {
+			t.Errorf("events --filter container=%s printed %v", talker, e)
+		}
+		actions = append(actions, e["action"].(string))
+	}
+	if got := strings.Join(actions, " "); !strings.Contains(got, "die") || !strings.Contains(got, "start") {
+		t.Errorf("events while stopped and started: %q\n%s", got, evOut)
+	}
+
+	before := in["started_at"]
+	out, _ = h.mustVerb("restart", "-t", "0", "--format", "json", talker)
+	if r := jsonLines(t, out); len(r) != 1 || r[0]["status"] != "running" || r[0]["started_at"] == before {
+		t.Errorf("restart --format json: %s (started before %v)", out, before)
+	}
+
+	// kill: a signal it survives, then SIGKILL.
+	if _, errOut := h.mustVerb("kill", "-s", "TERM", talker); errOut != "" {
+		t.Errorf("kill -s TERM said %q", errOut)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if in := h.inspectOne(talker); in["status"] != "running" {
+		t.Errorf("sleep as PID 1 died of SIGTERM: %v", in)
+	}
+	if code, _, errOut := h.verb(ctx, "kill", "-s", "NOPE", talker); code != 1 || !strings.Contains(errOut, "KILL, TERM") {
+		t.Errorf("kill -s NOPE: %d %s", code, errOut)
+	}
+	h.mustVerb("kill", talker)
+	waitFor(t, "the kill", func() bool { return h.inspectOne(talker)["status"] == "exited" })
+
+	// Past events, up to now: the stream ends by itself.
+	events := jsonLines(t, first(h.mustVerb("events", "--since", "5m", "--until", time.Now().Add(time.Second).Format(time.RFC3339Nano), "--format", "json", "-f", "event=die")))
+	if len(events) == 0 || events[len(events)-1]["name"] == nil {
+		t.Errorf("events --since 5m --until now: %v", events)
+	}
+	for _, e := range events {
+		if e["action"] != "die" {
+			t.Errorf("events --filter event=die printed %v", e)
+		}
+	}
+	if out, _ := h.mustVerb("events", "--since", "5m", "--until", "0s"); !strings.Contains(out, " container ") {
+		t.Errorf("events as text: %q", out)
+	}
+
+	// rm: refused while running, forced, and the next apply recreates it.
+	h.mustVerb("start", talker)
+	if code, _, errOut := h.verb(ctx, "rm", talker); code != 1 || !strings.Contains(errOut, "is running") || !strings.Contains(errOut, "rm -f") {
+		t.Errorf("rm of a running container: %d %s", code, errOut)
+	}
+	out, errOut = h.mustVerb("rm", "-f", talker)
+	if out != talker+"\n" || !strings.Contains(errOut, "the next berth plan shows it missing and berth apply creates it again") {
+		t.Errorf("rm -f: %q %q", out, errOut)
+	}
+	if code, _, _ := h.verb(ctx, "inspect", talker); code != 1 {
+		t.Error("inspect after rm found it")
+	}
+	if code, out := h.berth("plan", "-detailed-exitcode"); code != 2 || !strings.Contains(out, "container.talker will be created") {
+		t.Errorf("plan after rm: exit %d\n%s", code, out)
+	}
+	h.must("apply", "-auto-approve")
+	if in := h.inspectOne(talker); in["status"] != "running" {
+		t.Errorf("after apply: %v", in)
+	}
+}
+
+func first(a, _ string) string { return a }
