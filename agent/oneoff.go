@@ -181,6 +181,22 @@ func (c *OneOffContainer) Remove(ctx context.Context) error {
 	return c.h.containers.Delete(resource.WithOwner(context.WithoutCancel(ctx), c.owner), c.addr, c.value)
 }
 
+// RemoveOnExit deletes the container once it exits, from a goroutine of
+// this process: how the agent, which outlives the command, keeps the
+// promise of berth run --rm -d. An agent restarted meanwhile finds the
+// container by its resource.AutoRemoveLabel instead.
+func (c *OneOffContainer) RemoveOnExit() error {
+	exited, err := c.Exited()
+	if err != nil {
+		return err
+	}
+	go func() {
+		<-exited
+		_ = c.Remove(context.Background())
+	}()
+	return nil
+}
+
 // oneOffValue is the container value of o, as the DSL would make it from
 // a container block: defaults filled in, every value checked by the
 // schema's validators.

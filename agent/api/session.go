@@ -248,6 +248,11 @@ type ctxReader struct {
 	f   *os.File
 }
 
+// File is the descriptor read: an interactive command (berth exec, run)
+// gives it to a container's process as it is, or puts the terminal it is
+// in raw mode.
+func (r *ctxReader) File() *os.File { return r.f }
+
 func (r *ctxReader) Read(p []byte) (int, error) {
 	fd := int32(r.f.Fd())
 	for {

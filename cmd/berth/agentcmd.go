@@ -115,6 +115,7 @@ func runSession(ctx context.Context, s *api.Session, host *agent.Host) int {
 		Cwd:      s.Cwd,
 		Environ:  s.Env,
 		Signals:  sigs.subscribe,
+		Resizes:  sigs.subscribeResizes,
 		OpenHost: func() (*agent.Host, func() error, error) {
 			return host, func() error { return nil }, nil // the agent keeps it
 		},
@@ -150,25 +151,38 @@ func (g *gate) Write(p []byte) (int, error) {
 	return g.w.Write(p)
 }
 
+// File is the client's descriptor behind the gate: exec and run give it to
+// a container's process as it is, or copy a terminal to it.
+func (g *gate) File() *os.File {
+	f, _ := g.w.(*os.File)
+	return f
+}
+
 // signalRouter hands a session's signals to the apply that subscribed
 // (CLI.Signals); with none subscribed, an interruption ends the command
 // as the signal's default action ends a CLI process.
 type signalRouter struct {
 	kill func()
 
-	mu     sync.Mutex
-	sub    chan os.Signal
-	killed syscall.Signal
+	mu      sync.Mutex
+	sub     chan os.Signal
+	resizes chan os.Signal // SIGWINCH, while exec or run copies a terminal
+	killed  syscall.Signal
 }
 
 func (r *signalRouter) route(in <-chan os.Signal) {
 	for sig := range in {
 		s, _ := sig.(syscall.Signal)
-		if s != syscall.SIGINT && s != syscall.SIGTERM && s != syscall.SIGHUP && s != syscall.SIGQUIT {
-			continue // SIGWINCH: nothing in a session draws to the size yet
-		}
 		r.mu.Lock()
 		switch {
+		case s == syscall.SIGWINCH:
+			if r.resizes != nil {
+				select {
+				case r.resizes <- sig:
+				default: // one pending is enough: the size is read when it is taken
+				}
+			}
+		case s != syscall.SIGINT && s != syscall.SIGTERM && s != syscall.SIGHUP && s != syscall.SIGQUIT:
 		case r.sub != nil && (s == syscall.SIGINT || s == syscall.SIGTERM):
 			select {
 			case r.sub <- sig:
@@ -191,6 +205,21 @@ func (r *signalRouter) subscribe() (<-chan os.Signal, func()) {
 		r.mu.Lock()
 		if r.sub == ch {
 			r.sub = nil
+		}
+		r.mu.Unlock()
+	}
+}
+
+// subscribeResizes is CLI.Resizes: the client's SIGWINCH.
+func (r *signalRouter) subscribeResizes() (<-chan os.Signal, func()) {
+	ch := make(chan os.Signal, 1)
+	r.mu.Lock()
+	r.resizes = ch
+	r.mu.Unlock()
+	return ch, func() {
+		r.mu.Lock()
+		if r.resizes == ch {
+			r.resizes = nil
 		}
 		r.mu.Unlock()
 	}

@@ -77,6 +77,10 @@ type CLI struct {
 	// opening it in-process (agent.OpenLocal), which is refused while an
 	// agent holds the host.
 	OpenHost func() (h *agent.Host, release func() error, err error)
+	// Resizes subscribes to window-size changes of the user's terminal
+	// (SIGWINCH) while exec or run copies it to a container's, and
+	// returns how to unsubscribe; nil means the process's SIGWINCH.
+	Resizes func() (<-chan os.Signal, func())
 }
 
 // abs makes path absolute against the command's working directory.
