@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/seed-e88ffcd2/berth/build"
 	"github.com/seed-e88ffcd2/berth/driver"
 	"github.com/seed-e88ffcd2/berth/driver/container"
 	"github.com/seed-e88ffcd2/berth/driver/image"
@@ -116,6 +117,7 @@ type Host struct {
 	Store      *state.Store
 	Drivers    driver.Set
 	containers *container.Driver
+	builder    *build.Builder
 }
 
 // LogPath is the log of a container's output (internal/logfile).
@@ -161,6 +163,9 @@ func drivers(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("containers: %w", err)
 	}
+	// Images with a build block run their RUN steps as containers.
+	builder := build.New(images, containers)
+	images.SetBuilder(builder)
 	return &Host{
 		Drivers: driver.Set{
 			resource.KindImage:     images,
@@ -169,6 +174,7 @@ func drivers(cfg Config) (*Host, error) {
 			resource.KindContainer: containers,
 		},
 		containers: containers,
+		builder:    builder,
 	}, nil
 }
 

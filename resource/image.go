@@ -35,12 +35,30 @@ var ImageSchema = &Schema{
 		// another platform) changes no byte this host runs: in place.
 		"repo_digest": {Type: cty.String, Computed: true, Update: InPlace, Doc: "pulled images: the digest pull resolves to in its registry (a multi-platform index, or the manifest), as berth.lock.hcl pins it"},
 	},
+	Blocks: map[string]*Block{
+		"build": {Nesting: NestingSingle, Doc: "build the image from a Dockerfile", Schema: &Schema{Attributes: map[string]*Attribute{
+			"context":    {Type: cty.String, Required: true, Path: true, Doc: "the build context directory"},
+			"dockerfile": {Type: cty.String, Optional: true, Doc: "the Dockerfile, relative to the context; default Dockerfile"},
+			"args":       {Type: strMap, Optional: true, Doc: "build arguments (ARG)"},
+			"target":     {Type: cty.String, Optional: true, Doc: "the stage to build; default the last"},
+			"network":    {Type: cty.String, Optional: true, Validate: validateBuildNetwork, Doc: `network of RUN steps: "none" (default) or "host"`},
+		}}},
+	},
 	Check: checkImage,
+}
+
+// validateBuildNetwork checks the network a build's RUN steps get.
+func validateBuildNetwork(v cty.Value) error {
+	switch v.AsString() {
+	case "none", "host":
+		return nil
+	}
+	return fmt.Errorf(`%q is not a build network: use "none" (the default: RUN steps reach nothing) or "host"`, v.AsString())
 }
 
 // imageSources are the attributes an image may take its content from,
 // exactly one at a time.
-var imageSources = []string{"pull", "archive", "rootfs"}
+var imageSources = []string{"pull", "archive", "rootfs", "build"}
 
 func checkImage(v cty.Value) []AttrError {
 	var set []string
@@ -51,15 +69,15 @@ func checkImage(v cty.Value) []AttrError {
 	}
 	switch {
 	case len(set) == 0:
-		return []AttrError{{Path: cty.GetAttrPath("pull"), Msg: "an image needs a source: set pull (a registry reference), archive (a docker save or OCI layout tar) or rootfs (a directory)"}}
+		return []AttrError{{Path: cty.GetAttrPath("pull"), Msg: "an image needs a source: set pull (a registry reference), archive (a docker save or OCI layout tar) or rootfs (a directory), or add a build block (a Dockerfile)"}}
 	case len(set) == 2:
 		return []AttrError{{Path: cty.GetAttrPath(set[1]), Msg: fmt.Sprintf("an image has one source: set %s or %s, not both", set[0], set[1])}}
 	case len(set) > 2:
-		return []AttrError{{Path: cty.GetAttrPath(set[1]), Msg: "an image has one source: set one of pull, archive and rootfs"}}
+		return []AttrError{{Path: cty.GetAttrPath(set[1]), Msg: "an image has one source: set one of pull, archive, rootfs and build"}}
 	case set[0] != "rootfs":
 		for _, name := range []string{"command", "entrypoint", "env", "working_dir", "user", "labels"} {
 			if !v.GetAttr(name).IsNull() {
-				return []AttrError{{Path: cty.GetAttrPath(name), Msg: name + " applies to rootfs images only; a pulled or archived image carries its own config"}}
+				return []AttrError{{Path: cty.GetAttrPath(name), Msg: name + " applies to rootfs images only; a pulled, archived or built image carries its own config (a built one from its Dockerfile)"}}
 			}
 		}
 	}
@@ -109,4 +127,18 @@ type ImageSpec struct {
 	Digest     string `cty:"digest"`
 	Ref        string `cty:"ref"`
 	RepoDigest string `cty:"repo_digest"`
+
+	Build ImageBuildSpec `cty:"build"`
 }
+
+// ImageBuildSpec is an image's build block: a Dockerfile build.
+type ImageBuildSpec struct {
+	Context    string            `cty:"context"`
+	Dockerfile string            `cty:"dockerfile"`
+	Args       map[string]string `cty:"args"`
+	Target     string            `cty:"target"`
+	Network    string            `cty:"network"`
+}
+
+// Enabled tells whether the image has a build block.
+func (b ImageBuildSpec) Enabled() bool { return b.Context != "" }

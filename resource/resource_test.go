@@ -140,8 +140,8 @@ func TestDecodeTurnsNullsIntoZeroValues(t *testing.T) {
 
 func TestChecks(t *testing.T) {
 	nulls := map[string]cty.Value{}
-	for name, a := range ImageSchema.Attributes {
-		nulls[name] = cty.NullVal(a.Type)
+	for name, a := range ImageSchema.ImpliedType().AttributeTypes() {
+		nulls[name] = cty.NullVal(a)
 	}
 	none := cty.ObjectVal(nulls)
 	tests := []struct {

@@ -17,7 +17,7 @@ import (
 
 // sourceAttrs decide an image's content and name; when all are known, its
 // digests can be computed at plan time.
-var sourceAttrs = []string{"name", "pull", "archive", "rootfs", "command", "entrypoint", "env", "working_dir", "user", "labels"}
+var sourceAttrs = []string{"name", "pull", "archive", "rootfs", "command", "entrypoint", "env", "working_dir", "user", "labels", "build"}
 
 // Preview refuses a name another owner recorded, then imports the image's
 // source into the store's blobs and fills in id, digest and ref, so a plan
@@ -54,6 +54,9 @@ func (s *Store) Preview(ctx context.Context, addr resource.Addr, prior, desired 
 	}
 	if !desired.GetAttr("pull").IsNull() {
 		return s.previewPull(ctx, addr, desired)
+	}
+	if b := desired.GetAttr("build"); b.IsKnown() && !b.IsNull() {
+		return s.previewBuild(ctx, addr, desired)
 	}
 	return s.imported(ctx, addr, desired, func(spec *resource.ImageSpec, img *storedImage) (cty.Value, error) {
 		return filled(desired, spec.Name, img), nil
@@ -314,6 +317,9 @@ func (s *Store) importSpec(ctx context.Context, spec *resource.ImageSpec) (*stor
 	if spec.Archive != "" {
 		return s.importArchive(spec.Archive, spec.Name)
 	}
+	if spec.Build.Enabled() {
+		return s.buildSpec(ctx, spec, false)
+	}
 	return s.importRootfs(spec)
 }
 
@@ -339,13 +345,13 @@ func decodeSpec(addr resource.Addr, v cty.Value) (*resource.ImageSpec, error) {
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	n := 0
-	for _, src := range []string{spec.Pull, spec.Archive, spec.Rootfs} {
+	for _, src := range []string{spec.Pull, spec.Archive, spec.Rootfs, spec.Build.Context} {
 		if src != "" {
 			n++
 		}
 	}
 	if n != 1 {
-		return nil, fmt.Errorf("%s: an image needs exactly one of pull, archive and rootfs", addr)
+		return nil, fmt.Errorf("%s: an image needs exactly one of pull, archive, rootfs and build", addr)
 	}
 	return &spec, nil
 }

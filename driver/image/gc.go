@@ -74,6 +74,11 @@ func (s *Store) GC(ctx context.Context) error {
 			liveLayers[d.Hex] = true
 		}
 	}
+	// The build cache keeps the images of its steps (buildapi.go); an
+	// entry whose image is damaged or gone is dropped instead.
+	if err := s.markBuildCache(liveBlobs, liveLayers); err != nil {
+		errs = append(errs, err)
+	}
 
 	// A container's root filesystem is an overlay of unpacked layers; its
 	// image may have no record any more (removed from the configuration,

@@ -79,6 +79,9 @@ type Store struct {
 	// unpacking makes concurrent callers that need the same layer wait for
 	// one unpack instead of each unpacking it.
 	unpacking singleflight.Group
+	// builder builds images with a build block (SetBuilder); nil refuses
+	// them.
+	builder Builder
 }
 
 var (

@@ -1,0 +1,261 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/seed-e88ffcd2/berth/driver"
+	"github.com/seed-e88ffcd2/berth/driver/container"
+	"github.com/seed-e88ffcd2/berth/driver/image"
+	"github.com/seed-e88ffcd2/berth/internal/testutil"
+)
+
+// libcontainer's mount-source goroutine may leave its thread in a
+// container's mount namespace; the main goroutine keeps the main thread.
+func init() { runtime.LockOSThread() }
+
+// TestMain lets the test binary serve as the RUN steps' init.
+func TestMain(m *testing.M) {
+	container.Init()
+	os.Exit(m.Run())
+}
+
+type env struct {
+	store  *image.Store
+	runner *container.Driver
+	b      *Builder
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	testutil.RequireRoot(t)
+	root := t.TempDir()
+	store, err := image.New(image.Config{Root: filepath.Join(root, "images")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := container.New(container.Config{
+		StateDir:     filepath.Join(root, "containers"),
+		RunDir:       filepath.Join(root, "run"),
+		CgroupParent: "/berth-test-build-" + unique(),
+	}, store, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{store: store, runner: d, b: New(store, d)}
+}
+
+func unique() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// project writes a build context: files by relative path.
+func project(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// baseImage builds a busybox image FROM scratch, tagged name: the
+// locally built base of the tests.
+func (e *env) baseImage(t testing.TB, name string) *Result {
+	t.Helper()
+	dir := project(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY rootfs/ /\nCMD [\"sh\"]\n"})
+	if out, err := exec.Command("cp", "-a", testutil.BusyboxRootfs(t), filepath.Join(dir, "rootfs")).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	res, err := e.b.Run(context.Background(), Options{Context: dir, Tags: []string{name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// run runs a command in a one-shot container of the image and returns its
+// output.
+func (e *env) run(t testing.TB, ref string, args ...string) string {
+	t.Helper()
+	img, err := e.store.Lookup(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := e.store.LayerDirs(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	c := img.Config.Config
+	code, err := e.runner.RunOneShot(context.Background(), container.OneShot{
+		Dir: t.TempDir(), Layers: layers, Args: args, Stdout: &out, Stderr: &out,
+		Image: driver.ImageConfig{Env: c.Env, WorkingDir: c.WorkingDir, User: c.User},
+	})
+	if err != nil || code != 0 {
+		t.Fatalf("%v: exit %d, %v: %s", args, code, err, out.String())
+	}
+	return out.String()
+}
+
+const appDockerfile = `# a two-stage build on a locally built base
+ARG BASE
+FROM ${BASE} AS builder
+WORKDIR /src
+COPY hello.txt .
+RUN echo built > out.txt && cat hello.txt >> out.txt
+
+FROM ${BASE}
+ARG FLAVOUR=plain
+ENV GREETING=hi APP_HOME=/app
+WORKDIR $APP_HOME
+COPY --from=builder /src/out.txt ./out.txt
+COPY files/ ./files/
+RUN echo "$GREETING $FLAVOUR" > run.txt && rm /etc/group
+USER nobody
+EXPOSE 8080 53/udp
+LABEL org.example.kind=test
+VOLUME /data
+HEALTHCHECK --interval=5s CMD test -f /app/run.txt
+CMD ["cat", "/app/out.txt"]
+`
+
+func TestBuildTwoStagesAndCache(t *testing.T) {
+	e := newEnv(t)
+	base := "test/base-" + unique()
+	e.baseImage(t, base)
+	dir := project(t, map[string]string{
+		"Dockerfile":       appDockerfile,
+		"hello.txt":        "hello from the context\n",
+		"files/a.txt":      "a\n",
+		"files/secret.key": "do not ship\n",
+		"files/sub/b.txt":  "b\n",
+		".dockerignore":    "files/*.key\n",
+	})
+	var events []Event
+	opts := Options{Context: dir, Tags: []string{"test/app:1"}, Args: map[string]string{"BASE": base, "FLAVOUR": "spicy"},
+		Progress: func(ev Event) { events = append(events, ev) }}
+	first, err := e.b.Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Steps != 17 || first.Cached != 0 {
+		t.Errorf("first build: %d steps, %d cached; want 17 and 0", first.Steps, first.Cached)
+	}
+	img, err := e.store.Lookup("test/app:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := img.Config.Config
+	switch {
+	case !slices.Contains(c.Env, "GREETING=hi") || !slices.Contains(c.Env, "APP_HOME=/app"):
+		t.Errorf("env %v", c.Env)
+	case c.WorkingDir != "/app" || c.User != "nobody":
+		t.Errorf("workdir %q user %q", c.WorkingDir, c.User)
+	case !slices.Equal(c.Cmd, []string{"cat", "/app/out.txt"}):
+		t.Errorf("cmd %v", c.Cmd)
+	case len(c.ExposedPorts) != 2 || c.Labels["org.example.kind"] != "test" || len(c.Volumes) != 1:
+		t.Errorf("ports %v labels %v volumes %v", c.ExposedPorts, c.Labels, c.Volumes)
+	case c.Healthcheck == nil || c.Healthcheck.Interval.Seconds() != 5:
+		t.Errorf("healthcheck %+v", c.Healthcheck)
+	}
+	// One history entry per step of the final stage on top of the base's.
+	var created []string
+	for _, h := range img.Config.History {
+		created = append(created, h.CreatedBy)
+	}
+	if !slices.Contains(created, `RUN echo "$GREETING $FLAVOUR" > run.txt && rm /etc/group`) {
+		t.Errorf("history %q", created)
+	}
+
+	out := e.run(t, "test/app:1", "sh", "-c", "cat out.txt run.txt; ls -R files; test -e /etc/group || echo no-group; id -u")
+	for _, want := range []string{"built\nhello from the context\n", "hi spicy\n", "a.txt", "b.txt", "no-group", "65534"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "secret.key") {
+		t.Errorf(".dockerignore'd file in the image:\n%s", out)
+	}
+
+	// No change: every step but the FROMs and the ARG comes from the cache.
+	events = nil
+	second, err := e.b.Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Digest != first.Digest || second.Cached != 14 {
+		t.Errorf("rebuild: digest %s (first %s), %d of %d steps cached; want the same digest and 14", second.Digest, first.Digest, second.Cached, second.Steps)
+	}
+	for _, ev := range events {
+		if ev.Kind == EventOutput {
+			t.Errorf("a cached rebuild ran something: %q", ev.Output)
+		}
+	}
+	// A cache-only build (plan time) agrees; a changed input is not cached.
+	only := opts
+	only.CacheOnly, only.Tags = true, nil
+	if res, err := e.b.Run(context.Background(), only); err != nil || res.Digest != first.Digest {
+		t.Errorf("cache-only build: %v, %v", res, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "files", "a.txt"), []byte("changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.b.Run(context.Background(), only); !errors.Is(err, image.ErrNotCached) {
+		t.Errorf("cache-only build of a changed context: %v, want ErrNotCached", err)
+	}
+	// A file only .dockerignore'd changed: still cached.
+	if err := os.WriteFile(filepath.Join(dir, "files", "a.txt"), []byte("a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "files", "secret.key"), []byte("rotated\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.b.Run(context.Background(), only); err != nil || res.Digest != first.Digest {
+		t.Errorf("cache-only build after an ignored change: %v, %v", res, err)
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	e := newEnv(t)
+	base := "test/base-" + unique()
+	e.baseImage(t, base)
+	tests := []struct {
+		name, dockerfile, want string
+	}{
+		{"unknown instruction", "FROM " + base + "\nFROBNICATE x\n", "Dockerfile:2: unknown instruction: FROBNICATE"},
+		{"onbuild", "FROM " + base + "\n\nONBUILD RUN true\n", "Dockerfile:3: ONBUILD: ONBUILD is not supported"},
+		{"run mount", "FROM " + base + "\nRUN --mount=type=cache,target=/c true\n", "Dockerfile:2: RUN: RUN --mount is not supported"},
+		{"failing run", "FROM " + base + "\nRUN echo oops >&2; exit 3\n", "returned a non-zero code: 3; its last output:\noops"},
+		{"missing source", "FROM " + base + "\nCOPY nothere /x\n", "nothere: not found"},
+		{"url", "FROM " + base + "\nADD https://example.com/x /x\n", "is a URL"},
+		{"no network", "FROM " + base + "\nRUN wget -q -T 2 http://1.1.1.1/\n", "returned a non-zero code"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := project(t, map[string]string{"Dockerfile": tt.dockerfile})
+			_, err := e.b.Run(context.Background(), Options{Context: dir})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
