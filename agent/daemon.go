@@ -93,6 +93,7 @@ func Serve(ctx context.Context, cfg Config, opts DaemonOptions) (err error) {
 		runner = opts.Sessions(host)
 	}
 	srv := api.NewServer(api.Options{Logger: log, Version: opts.Version, Runner: runner})
+	RegisterRuntime(srv, host.Runtime()) // the verbs: berth ps, stop, logs, …
 	for _, r := range opts.Register {
 		r(srv, host)
 	}

@@ -56,6 +56,10 @@ func NewHostRuntime(h *Host, sup Supervision) *HostRuntime {
 	return &HostRuntime{h: h, sup: sup, poll: 500 * time.Millisecond}
 }
 
+// Runtime is the host's Runtime, for the verbs run in this process and
+// the agent's API.
+func (h *Host) Runtime() *HostRuntime { return NewHostRuntime(h, nil) }
+
 func (r *HostRuntime) describe(in container.Info) Container {
 	c := Container{Info: in}
 	if r.sup != nil {

@@ -12,14 +12,14 @@ import (
 // sessionCommands touch the host: when an agent runs, they run in it as
 // sessions on this process's terminal (agent/api says how), so that only
 // the agent holds the store. A new command that touches the host is
-// added here; validate, fmt, version, help and agent itself run here.
+// added here; validate, fmt, version, help and agent itself run here. The
+// verbs (ps, stop, logs, …) are no sessions: they use the agent's API.
 var sessionCommands = map[string]bool{
 	"plan":    true,
 	"apply":   true,
 	"destroy": true,
 	"output":  true,
 	"state":   true,
-	"logs":    true,
 	"exec":    true,
 	"run":     true,
 }

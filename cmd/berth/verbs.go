@@ -62,7 +62,7 @@ func (c *CLI) runtime() (agent.Runtime, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return agent.NewHostRuntime(h, nil), func() { _ = release() }, nil
+	return h.Runtime(), func() { _ = release() }, nil
 }
 
 // verbFlags is a flag set that parses as docker's verbs do: --long and

@@ -4,11 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/seed-e88ffcd2/berth/agent"
+	"github.com/seed-e88ffcd2/berth/agent/api"
+	"github.com/seed-e88ffcd2/berth/resource"
 )
 
 // verbNames are the verbs the end-to-end helper runs without -dir.
@@ -118,11 +124,41 @@ func TestVerbsWithoutAgent(t *testing.T) {
 	h := newHost(t, "e2everbs")
 	h.write("main.hcl", verbsConfig)
 	h.must("apply", "-auto-approve")
-	testVerbs(t, h, "e2everbs")
+	testVerbs(t, h, "e2everbs", h.berth)
 }
 
-// testVerbs is the verbs' end-to-end run, with or without an agent.
-func testVerbs(t *testing.T, h *host, project string) {
+// TestVerbsThroughAgent: the same, with an agent running: the verbs go
+// through its API, plan and apply through its sessions.
+func TestVerbsThroughAgent(t *testing.T) {
+	h := newHost(t, "e2everbsagent")
+	t.Setenv("BERTH_SOCKET", filepath.Join(os.Getenv("BERTH_RUN_DIR"), "berth.sock"))
+	h.write("main.hcl", verbsConfig)
+	startAgent(t)
+	config := func(args ...string) (int, string) { return h.run(nil, args...) }
+	if code, out := config("apply", "-auto-approve"); code != 0 {
+		t.Fatalf("apply through the agent: exit %d\n%s", code, out)
+	}
+	// Not this process's host: a command that did not reach the agent
+	// would be refused, so the verbs' answers are the agent's.
+	if _, err := agent.OpenLocal(agent.DefaultConfig()); err == nil {
+		t.Fatal("the host opened in-process while the agent runs")
+	}
+	testVerbs(t, h, "e2everbsagent", config)
+	// The API refuses what the CLI would not send.
+	c, err := api.Dial(os.Getenv("BERTH_SOCKET"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.Do(context.Background(), "POST", "/v1/containers/e2everbsagent-talker/stop?timeout=soon", nil, nil)
+	if !errors.Is(err, resource.ErrInvalid) || !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("stop?timeout=soon: %v", err)
+	}
+}
+
+// testVerbs is the verbs' end-to-end run, with or without an agent;
+// config runs plan and apply.
+func testVerbs(t *testing.T, h *host, project string, config func(args ...string) (int, string)) {
 	ctx := context.Background()
 	talker, counter := project+"-talker", project+"-counter"
 	owner := project + "/container.talker"
@@ -244,7 +280,7 @@ func testVerbs(t *testing.T, h *host, project string) {
 	if out, _ := h.mustVerb("ps", "-a"); !strings.Contains(out, "Exited (137)") {
 		t.Errorf("ps -a after stop:\n%s", out)
 	}
-	if code, out := h.berth("plan", "-detailed-exitcode"); code != 2 || !strings.Contains(out, "container.talker") {
+	if code, out := config("plan", "-detailed-exitcode"); code != 2 || !strings.Contains(out, "container.talker") {
 		t.Errorf("plan after stop: exit %d\n%s", code, out)
 	}
 	if code, _, errOut := h.verb(ctx, "stop", "nosuch"); code != 1 || !strings.Contains(errOut, `no container "nosuch"`) {
@@ -319,10 +355,12 @@ func testVerbs(t *testing.T, h *host, project string) {
 	if code, _, _ := h.verb(ctx, "inspect", talker); code != 1 {
 		t.Error("inspect after rm found it")
 	}
-	if code, out := h.berth("plan", "-detailed-exitcode"); code != 2 || !strings.Contains(out, "container.talker will be created") {
+	if code, out := config("plan", "-detailed-exitcode"); code != 2 || !strings.Contains(out, "container.talker will be created") {
 		t.Errorf("plan after rm: exit %d\n%s", code, out)
 	}
-	h.must("apply", "-auto-approve")
+	if code, out := config("apply", "-auto-approve"); code != 0 {
+		t.Fatalf("apply after rm: exit %d\n%s", code, out)
+	}
 	if in := h.inspectOne(talker); in["status"] != "running" {
 		t.Errorf("after apply: %v", in)
 	}
