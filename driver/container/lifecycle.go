@@ -34,7 +34,7 @@ const (
 type Info struct {
 	ID      string            `json:"id"`
 	Name    string            `json:"name"`
-	Owner   string            `json:"owner,omitempty"` // PROJECT/ADDRESS, or empty for berth run's
+	Owner   string            `json:"owner,omitempty"` // PROJECT/ADDRESS; (run)/container.NAME["…"] for berth run's (resource.RunProject)
 	Image   string            `json:"image,omitempty"`
 	Command []string          `json:"command,omitempty"`
 	Created time.Time         `json:"created"`
