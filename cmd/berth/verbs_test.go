@@ -255,6 +255,14 @@ func testVerbs(t *testing.T, h *host, project string, config func(args ...string
 		t.Errorf("stats --no-stream --format json: %v", stats)
 	}
 
+	// Streaming stats in a pipe: a line a sample, until interrupted.
+	statsCtx, cancel := context.WithTimeout(ctx, 2500*time.Millisecond)
+	code, out, errOut = h.verb(statsCtx, "stats", talker)
+	cancel()
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) < 3 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[2], talker) {
+		t.Errorf("stats, streaming for 2.5s: exit %d\n%s%s", code, out, errOut)
+	}
+
 	// Live events while the talker is stopped and started again.
 	evCtx, stopEvents := context.WithCancel(ctx)
 	var evOut string
