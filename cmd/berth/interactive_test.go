@@ -180,6 +180,13 @@ func TestRunRemoveInteractive(t *testing.T) {
 
 	p := startPTY(t, h.dir, nil, 24, 80, "run", "--rm", "-it", "--name", "runit-sh", "e2erunit/bb", "sh")
 	p.expect("# ")
+	// Ctrl-C is a key for the container's terminal: it interrupts the
+	// program in the foreground there, and the shell (and berth) go on.
+	p.send("sleep 60; echo slept\r")
+	p.expect("sleep 60")
+	time.Sleep(200 * time.Millisecond)
+	p.send("\x03")
+	p.expect("# ")
 	// The echo of the typed line shows "$((40+2))"; only the shell's
 	// output shows 42.
 	p.send("echo hi-$((40+2)); exit 3\r")
