@@ -65,8 +65,11 @@ func (h *Host) OneOffImage(ctx context.Context, name, policy string, pulling fun
 	if pulling != nil {
 		pulling()
 	}
-	if _, err := store.Pull(ctx, name, image.PullOptions{}); err != nil {
-		return "", fmt.Errorf("pulling %s: %w", name, err)
+	if _, perr := store.Pull(ctx, name, image.PullOptions{}); perr != nil {
+		if err != nil {
+			return "", fmt.Errorf("no image %q on this host, and pulling it failed: %w", name, perr)
+		}
+		return "", fmt.Errorf("pulling %s: %w", name, perr)
 	}
 	return store.Ref(name)
 }
