@@ -386,3 +386,18 @@ func TestParseSignal(t *testing.T) {
 		}
 	}
 }
+
+func TestKillStopsOnlyWithStoppingSignals(t *testing.T) {
+	for _, tc := range []struct {
+		sig, own string
+		want     bool
+	}{
+		{"KILL", "", true}, {"TERM", "", true}, {"INT", "SIGTERM", true}, {"HUP", "", false},
+		{"USR1", "SIGTERM", false}, {"USR1", "SIGUSR1", true}, {"WINCH", "SIGPWR", false},
+	} {
+		sig, _ := ParseSignal(tc.sig)
+		if got := stops(sig, tc.own); got != tc.want {
+			t.Errorf("kill -s %s of a container stopped with %q marks it stopped by a person: %v, want %v", tc.sig, tc.own, got, tc.want)
+		}
+	}
+}

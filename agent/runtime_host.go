@@ -145,7 +145,11 @@ func (r *HostRuntime) Kill(ctx context.Context, name, signal string) (Container,
 	if err != nil {
 		return Container{}, err
 	}
-	if err := r.h.containers.Kill(ctx, name, sig, true); err != nil {
+	in, err := r.h.containers.Inspect(ctx, name)
+	if err != nil {
+		return Container{}, err
+	}
+	if err := r.h.containers.Kill(ctx, name, sig, stops(sig, in.StopSignal)); err != nil {
 		return Container{}, err
 	}
 	c, err := r.Inspect(ctx, name)
@@ -153,6 +157,19 @@ func (r *HostRuntime) Kill(ctx context.Context, name, signal string) (Container,
 		r.acted(ctx, c, ActionKill, unix.SignalName(sig))
 	}
 	return c, err
+}
+
+// stops tells whether a person sending sig means to stop the container,
+// which its restart policy must then not overrule: KILL, TERM, INT, QUIT
+// or its own stop signal. After HUP or USR1 (reload, reopen logs) a crash
+// is still a crash.
+func stops(sig syscall.Signal, stopSignal string) bool {
+	switch sig {
+	case unix.SIGKILL, unix.SIGTERM, unix.SIGINT, unix.SIGQUIT:
+		return true
+	}
+	own, err := ParseSignal(stopSignal)
+	return stopSignal != "" && err == nil && own == sig
 }
 
 // ParseSignal reads a signal as berth kill -s takes it: a name with or
