@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"build":               {"resource", "driver", "driver/image", "driver/container", "internal/atomicfile"},
 	"agent":               {"resource", "state", "driver", "driver/", "agent/api", "internal/logfile", "build"},
 	"agent/api":           {"resource"},
+	"agent/supervise":     {"resource", "driver/container", "internal/atomicfile"},
 	"internal/atomicfile": {},
 	"internal/filelock":   {},
 	"internal/logfile":    {},

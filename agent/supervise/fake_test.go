@@ -1,0 +1,238 @@
+package supervise
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seed-e88ffcd2/berth/driver/container"
+	"github.com/seed-e88ffcd2/berth/resource"
+)
+
+// fakeRuntime is a host of containers in memory, whose exits the test
+// decides.
+type fakeRuntime struct {
+	mu     sync.Mutex
+	ctrs   map[string]*fakeContainer
+	starts []string // names, in the order Start started them
+	pid    int
+	// startedAgo backdates the runs Start makes, to play long runs.
+	startedAgo time.Duration
+	// exec answers health checks; nil succeeds.
+	exec func(name string, args []string) (int, error)
+}
+
+type fakeContainer struct {
+	info   container.Info
+	exited chan struct{}
+}
+
+var _ Runtime = (*fakeRuntime)(nil)
+
+func newFake() *fakeRuntime { return &fakeRuntime{ctrs: map[string]*fakeContainer{}, pid: 100} }
+
+// add makes a running container.
+func (f *fakeRuntime) add(name, restart string, hc *resource.HealthcheckSpec) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pid++
+	now := time.Now().UTC()
+	f.ctrs[name] = &fakeContainer{
+		info: container.Info{
+			ID: name, Name: name, Owner: "demo/container." + name, Created: now, Status: container.StatusRunning,
+			Pid: f.pid, StartedAt: now, Monitored: true, Restart: restart, Healthcheck: hc,
+		},
+		exited: make(chan struct{}),
+	}
+}
+
+// exit ends the container's init now with code.
+func (f *fakeRuntime) exit(name string, code int, byUser bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.ctrs[name]
+	c.info.Status, c.info.ExitCode, c.info.Pid, c.info.Monitored = container.StatusExited, code, 0, false
+	c.info.FinishedAt = time.Now().UTC()
+	c.info.StoppedByUser = c.info.StoppedByUser || byUser
+	close(c.exited)
+}
+
+func (f *fakeRuntime) remove(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.ctrs, name)
+}
+
+func (f *fakeRuntime) startLog() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.starts...)
+}
+
+func (f *fakeRuntime) List(ctx context.Context) ([]container.Info, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []container.Info
+	for _, c := range f.ctrs {
+		out = append(out, c.info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (f *fakeRuntime) Inspect(ctx context.Context, name string) (container.Info, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.ctrs[name]
+	if !ok {
+		return container.Info{}, resource.Errorf(resource.ErrNotFound, "no container %s", name)
+	}
+	return c.info, nil
+}
+
+func (f *fakeRuntime) Start(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.ctrs[name]
+	switch {
+	case !ok:
+		return resource.Errorf(resource.ErrNotFound, "no container %s", name)
+	case c.info.Status == container.StatusRunning:
+		return resource.Errorf(resource.ErrConflict, "container %s is already running", name)
+	}
+	f.pid++
+	// Distinct start times even on a coarse clock.
+	start := time.Now().UTC().Add(-f.startedAgo)
+	if f.startedAgo == 0 && !start.After(c.info.FinishedAt) {
+		start = c.info.FinishedAt.Add(time.Microsecond)
+	}
+	c.info.Status, c.info.Pid, c.info.StartedAt, c.info.FinishedAt, c.info.Monitored = container.StatusRunning, f.pid, start, time.Time{}, true
+	c.info.StoppedByUser = false
+	c.exited = make(chan struct{})
+	f.starts = append(f.starts, name)
+	return nil
+}
+
+func (f *fakeRuntime) Exited(id string) (<-chan struct{}, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.ctrs[id]
+	if !ok {
+		return nil, fmt.Errorf("no container %s", id)
+	}
+	return c.exited, nil
+}
+
+func (f *fakeRuntime) Exec(ctx context.Context, name string, o container.ExecOptions) (int, error) {
+	f.mu.Lock()
+	c, ok := f.ctrs[name]
+	running := ok && c.info.Status == container.StatusRunning
+	exec := f.exec
+	f.mu.Unlock()
+	if !running {
+		return -1, resource.Errorf(resource.ErrConflict, "container %s is not running", name)
+	}
+	if exec == nil {
+		return 0, nil
+	}
+	return exec(name, o.Args)
+}
+
+// started runs a supervisor over rt in dir until the test ends (or stop
+// is called) and returns it with a subscription to all its events.
+func started(t *testing.T, rt Runtime, cfg Config) (s *Supervisor, events <-chan Event, stop func()) {
+	t.Helper()
+	if cfg.ScanInterval == 0 {
+		cfg.ScanInterval = 20 * time.Millisecond
+	}
+	if cfg.DriftInterval == 0 {
+		cfg.DriftInterval = 20 * time.Millisecond
+	}
+	s, err := New(rt, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, cancelSub := s.Subscribe(time.Now())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			cancelSub()
+			s.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return s, events, stop
+}
+
+// next waits for the next event of container name that matches want
+// (type, and exit code for die), skipping others, and fails after 10 s.
+func next(t *testing.T, events <-chan Event, name string, typ EventType, match func(Event) bool) Event {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				t.Fatalf("event channel closed waiting for %s of %s", typ, name)
+			}
+			if e.Container == name && e.Type == typ && (match == nil || match(e)) {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("no %s event for %s within 10s", typ, name)
+		}
+	}
+}
+
+// none checks that no event of type typ for name comes within d.
+func none(t *testing.T, events <-chan Event, name string, typ EventType, d time.Duration) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case e := <-events:
+			if e.Container == name && e.Type == typ {
+				t.Fatalf("unexpected %s event: %+v", typ, e)
+			}
+		case <-deadline:
+			return
+		}
+	}
+}
+
+// eventually retries cond until it holds, failing after 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// watching waits until the supervisor has looked at each container.
+func watching(t *testing.T, s *Supervisor, names ...string) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("the supervisor watches %v", names), func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, n := range names {
+			if w := s.watches[n]; w == nil || !w.seen || w.first {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -1,0 +1,479 @@
+package supervise
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/seed-e88ffcd2/berth/resource"
+)
+
+func TestNextBackoff(t *testing.T) {
+	var got []time.Duration
+	d := time.Duration(0)
+	for range 12 {
+		d = nextBackoff(d, time.Second)
+		got = append(got, d)
+	}
+	want := []time.Duration{
+		100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond,
+		1600 * time.Millisecond, 3200 * time.Millisecond, 6400 * time.Millisecond, 12800 * time.Millisecond,
+		25600 * time.Millisecond, 51200 * time.Millisecond, time.Minute, time.Minute,
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("back-off sequence = %v, want %v", got, want)
+		}
+	}
+	if got := nextBackoff(time.Minute, 10*time.Second); got != 100*time.Millisecond {
+		t.Errorf("after a 10s run: %v, want 100ms", got)
+	}
+	if got := nextBackoff(400*time.Millisecond, 10*time.Second-time.Millisecond); got != 800*time.Millisecond {
+		t.Errorf("after a 9.999s run: %v, want 800ms", got)
+	}
+}
+
+func TestParsePolicy(t *testing.T) {
+	for in, want := range map[string]Policy{
+		"": {Name: "no"}, "no": {Name: "no"}, "always": {Name: "always"}, "unless-stopped": {Name: "unless-stopped"},
+		"on-failure": {Name: "on-failure"}, "on-failure:5": {Name: "on-failure", MaxRetries: 5}, "on-failure:x": {Name: "no"},
+	} {
+		if got := ParsePolicy(in); got != want {
+			t.Errorf("ParsePolicy(%q) = %+v, want %+v", in, got, want)
+		}
+		if in != "" && in != "on-failure:x" && ParsePolicy(in).String() != in {
+			t.Errorf("%q.String() = %q", in, ParsePolicy(in).String())
+		}
+	}
+}
+
+func TestDecide(t *testing.T) {
+	for _, tt := range []struct {
+		policy string
+		facts  exitFacts
+		want   bool
+		why    string
+	}{
+		{"no", exitFacts{code: 1}, false, `"no"`},
+		{"always", exitFacts{code: 0}, true, ""},
+		{"always", exitFacts{code: 137, stoppedByUser: true}, false, "stopped by a person"},
+		{"always", exitFacts{code: 137, stoppedByUser: true, agentStart: true}, true, ""},
+		{"unless-stopped", exitFacts{code: 0}, true, ""},
+		{"unless-stopped", exitFacts{code: 137, stoppedByUser: true, agentStart: true}, false, "stopped by a person"},
+		{"on-failure", exitFacts{code: 0}, false, "code 0"},
+		{"on-failure", exitFacts{code: 3, restarts: 100}, true, ""},
+		{"on-failure:2", exitFacts{code: 3, restarts: 1}, true, ""},
+		{"on-failure:2", exitFacts{code: 3, restarts: 2}, false, "restarted 2 times"},
+		{"on-failure", exitFacts{code: 137, stoppedByUser: true, agentStart: true}, false, "stopped by a person"},
+	} {
+		got, why := decide(ParsePolicy(tt.policy), tt.facts)
+		if got != tt.want || !strings.Contains(why, tt.why) {
+			t.Errorf("decide(%s, %+v) = %v %q, want %v %q", tt.policy, tt.facts, got, why, tt.want, tt.why)
+		}
+	}
+}
+
+func TestOnFailureRestartsUpToItsLimit(t *testing.T) {
+	rt := newFake()
+	rt.add("web", "on-failure:2", nil)
+	_, events, _ := started(t, rt, Config{Dir: t.TempDir()})
+	for i := 1; i <= 3; i++ {
+		eventually(t, "the container runs", func() bool { in, _ := rt.Inspect(context.Background(), "web"); return in.Status == "running" })
+		rt.exit("web", 2, false)
+		die := next(t, events, "web", EventDie, nil)
+		if die.ExitCode != 2 || die.Owner != "demo/container.web" {
+			t.Errorf("die = %+v", die)
+		}
+		if i <= 2 {
+			if r := next(t, events, "web", EventRestart, nil); r.RestartCount != i {
+				t.Errorf("restart %d: %+v", i, r)
+			}
+		}
+	}
+	d := next(t, events, "web", EventDrift, nil)
+	if !strings.Contains(d.Message, "restarted 2 times") || !strings.Contains(d.Message, "next berth plan") {
+		t.Errorf("drift = %+v", d)
+	}
+	if got := rt.startLog(); len(got) != 2 {
+		t.Errorf("starts = %v, want 2", got)
+	}
+}
+
+func TestExitCodeZeroIsNotAFailure(t *testing.T) {
+	rt := newFake()
+	rt.add("job", "on-failure", nil)
+	rt.add("svc", "always", nil)
+	s, events, _ := started(t, rt, Config{Dir: t.TempDir()})
+	watching(t, s, "job", "svc")
+	rt.exit("job", 0, false)
+	rt.exit("svc", 0, false)
+	next(t, events, "svc", EventRestart, nil)
+	none(t, events, "job", EventRestart, 300*time.Millisecond)
+	if got := rt.startLog(); len(got) != 1 || got[0] != "svc" {
+		t.Errorf("starts = %v", got)
+	}
+}
+
+func TestUserStopIsRespectedAndAlwaysComesBackWithTheAgent(t *testing.T) {
+	rt := newFake()
+	rt.add("a", "always", nil)
+	rt.add("u", "unless-stopped", nil)
+	rt.add("f", "on-failure", nil)
+	dir := t.TempDir()
+	s, events, stop := started(t, rt, Config{Dir: dir})
+	watching(t, s, "a", "u", "f")
+	for _, n := range []string{"a", "u", "f"} {
+		rt.exit(n, 137, true)
+		next(t, events, n, EventDie, nil)
+	}
+	none(t, events, "a", EventRestart, 300*time.Millisecond)
+	stop()
+	if len(rt.startLog()) != 0 {
+		t.Fatalf("containers stopped by a person were restarted: %v", rt.startLog())
+	}
+
+	// A new agent: "always" comes back, the others stay stopped, and the
+	// exits already reported are not reported again.
+	_, events, _ = started(t, rt, Config{Dir: dir})
+	r := next(t, events, "a", EventRestart, nil)
+	if !strings.Contains(r.Message, "with the agent") {
+		t.Errorf("restart = %+v", r)
+	}
+	none(t, events, "u", EventRestart, 300*time.Millisecond)
+	if got := rt.startLog(); len(got) != 1 || got[0] != "a" {
+		t.Errorf("starts = %v, want [a]", got)
+	}
+}
+
+func TestReadoption(t *testing.T) {
+	rt := newFake()
+	rt.add("svc", "on-failure", nil)
+	rt.add("other", "no", nil)
+	dir := t.TempDir()
+	s, events, stop := started(t, rt, Config{Dir: dir})
+	watching(t, s, "svc", "other")
+	rt.exit("svc", 1, false)
+	next(t, events, "svc", EventRestart, nil)
+	if st, _ := s.State("svc"); st.RestartCount != 1 {
+		t.Errorf("state = %+v", st)
+	}
+	rt.exit("other", 0, false)
+	next(t, events, "other", EventDie, nil)
+	stop()
+
+	// While no agent runs, svc fails again.
+	eventually(t, "svc runs", func() bool { in, _ := rt.Inspect(context.Background(), "svc"); return in.Status == "running" })
+	rt.exit("svc", 3, false)
+
+	s, events, _ = started(t, rt, Config{Dir: dir})
+	die := next(t, events, "svc", EventDie, nil)
+	if die.ExitCode != 3 || !strings.Contains(die.Message, "while no agent ran") {
+		t.Errorf("die = %+v", die)
+	}
+	if r := next(t, events, "svc", EventRestart, nil); r.RestartCount != 2 {
+		t.Errorf("restart after re-adoption = %+v, want count 2", r)
+	}
+	// The exit of other was handled by the first supervisor.
+	none(t, events, "other", EventDie, 200*time.Millisecond)
+
+	// A container removed goes with its record.
+	rt.remove("other")
+	eventually(t, "other's record is removed", func() bool {
+		_, err := ReadState(dir, "other")
+		return errors.Is(err, os.ErrNotExist)
+	})
+	if st, err := ReadState(dir, "svc"); err != nil || st.RestartCount != 2 {
+		t.Errorf("ReadState(svc) = %+v, %v", st, err)
+	}
+}
+
+func TestAPersonsStartResetsTheRestartCount(t *testing.T) {
+	rt := newFake()
+	rt.add("web", "on-failure:1", nil)
+	s, events, _ := started(t, rt, Config{Dir: t.TempDir()})
+	watching(t, s, "web")
+	rt.exit("web", 1, false)
+	next(t, events, "web", EventRestart, nil)
+	eventually(t, "web runs", func() bool { in, _ := rt.Inspect(context.Background(), "web"); return in.Status == "running" })
+	rt.exit("web", 1, false)
+	next(t, events, "web", EventDrift, nil) // limit reached
+
+	// berth start: a run the supervisor did not make.
+	if err := rt.Start(context.Background(), "web"); err != nil {
+		t.Fatal(err)
+	}
+	s.Poke()
+	eventually(t, "the supervisor sees web run", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.watches["web"].last.Status == "running"
+	})
+	rt.exit("web", 1, false)
+	if r := next(t, events, "web", EventRestart, nil); r.RestartCount != 1 {
+		t.Errorf("restart after a person's start = %+v, want count 1", r)
+	}
+}
+
+func TestBackoffGrowsBetweenRestarts(t *testing.T) {
+	rt := newFake()
+	rt.add("crash", "always", nil)
+	dir := t.TempDir()
+	s, events, _ := started(t, rt, Config{Dir: dir})
+	var backoffs []time.Duration
+	for range 4 {
+		eventually(t, "crash runs", func() bool { in, _ := rt.Inspect(context.Background(), "crash"); return in.Status == "running" })
+		rt.exit("crash", 1, false)
+		next(t, events, "crash", EventDie, nil)
+		s.mu.Lock()
+		backoffs = append(backoffs, s.watches["crash"].rec.Backoff)
+		s.mu.Unlock()
+		next(t, events, "crash", EventRestart, nil)
+	}
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
+	for i := range want {
+		if backoffs[i] != want[i] {
+			t.Fatalf("back-offs = %v, want %v", backoffs, want)
+		}
+	}
+	// A run of 10 s resets it.
+	rt.mu.Lock()
+	rt.startedAgo = 20 * time.Second
+	rt.mu.Unlock()
+	for range 2 {
+		eventually(t, "crash runs", func() bool { in, _ := rt.Inspect(context.Background(), "crash"); return in.Status == "running" })
+		rt.exit("crash", 1, false)
+		next(t, events, "crash", EventRestart, nil)
+	}
+	s.mu.Lock()
+	b := s.watches["crash"].rec.Backoff
+	s.mu.Unlock()
+	if b != 100*time.Millisecond {
+		t.Errorf("back-off after a long run = %v, want 100ms", b)
+	}
+	if st, _ := s.State("crash"); st.RestartCount != 6 {
+		t.Errorf("restart count = %d, want 6", st.RestartCount)
+	}
+}
+
+func TestHealthTransitions(t *testing.T) {
+	rt := newFake()
+	var mu sync.Mutex
+	ok := false
+	rt.exec = func(name string, args []string) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.Join(args, " ") != "/bin/sh -c test -f /tmp/ok" {
+			t.Errorf("check args = %q", args)
+		}
+		if ok {
+			return 0, nil
+		}
+		return 1, nil
+	}
+	set := func(v bool) { mu.Lock(); ok = v; mu.Unlock() }
+	hc := &resource.HealthcheckSpec{Shell: "test -f /tmp/ok", Interval: "10ms", Timeout: "1s", Retries: 3, StartPeriod: "0s"}
+	rt.add("web", "no", hc)
+	s, events, _ := started(t, rt, Config{Dir: t.TempDir()})
+	next(t, events, "web", EventHealthStatus, func(e Event) bool { return e.Health == HealthStarting })
+	if h, _ := s.Health("web"); h.Status != HealthStarting {
+		t.Errorf("health = %+v", h)
+	}
+	// Failing checks: unhealthy after 3 in a row.
+	next(t, events, "web", EventHealthStatus, func(e Event) bool { return e.Health == HealthUnhealthy })
+	h, _ := s.Health("web")
+	if h.FailingStreak < 3 || len(h.Log) == 0 || h.Log[len(h.Log)-1].ExitCode != 1 || len(h.Log) > probesKept {
+		t.Errorf("unhealthy health = %+v", h)
+	}
+	set(true)
+	next(t, events, "web", EventHealthStatus, func(e Event) bool { return e.Health == HealthHealthy })
+	if err := s.WaitHealthy(context.Background(), "web"); err != nil {
+		t.Errorf("WaitHealthy = %v", err)
+	}
+	set(false)
+	next(t, events, "web", EventHealthStatus, func(e Event) bool { return e.Health == HealthUnhealthy })
+	if err := s.WaitHealthy(context.Background(), "web"); !errors.Is(err, ErrUnhealthy) {
+		t.Errorf("WaitHealthy of an unhealthy container = %v", err)
+	}
+	set(true)
+	next(t, events, "web", EventHealthStatus, func(e Event) bool { return e.Health == HealthHealthy })
+}
+
+func TestHealthStartPeriod(t *testing.T) {
+	rt := newFake()
+	var mu sync.Mutex
+	ok := false
+	rt.exec = func(string, []string) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ok {
+			return 0, nil
+		}
+		return 1, nil
+	}
+	hc := &resource.HealthcheckSpec{Command: []string{"check"}, Interval: "10ms", Timeout: "1s", Retries: 1, StartPeriod: "1h"}
+	rt.add("slow", "no", hc)
+	s, events, _ := started(t, rt, Config{Dir: t.TempDir()})
+	eventually(t, "several failed checks", func() bool { h, _ := s.Health("slow"); return len(h.Log) >= 3 })
+	if h, _ := s.Health("slow"); h.Status != HealthStarting || h.FailingStreak != 0 {
+		t.Errorf("failures in the start period counted: %+v", h)
+	}
+	mu.Lock()
+	ok = true
+	mu.Unlock()
+	next(t, events, "slow", EventHealthStatus, func(e Event) bool { return e.Health == HealthHealthy })
+	mu.Lock()
+	ok = false
+	mu.Unlock()
+	// Once healthy, failures count even within the start period.
+	next(t, events, "slow", EventHealthStatus, func(e Event) bool { return e.Health == HealthUnhealthy })
+}
+
+func TestHealthCheckTimeout(t *testing.T) {
+	rt := newFake()
+	rt.exec = func(string, []string) (int, error) { time.Sleep(200 * time.Millisecond); return 0, nil }
+	hc := &resource.HealthcheckSpec{Command: []string{"check"}, Interval: "10ms", Timeout: "20ms", Retries: 1}
+	rt.add("hang", "no", hc)
+	// The fake ignores the context; the probe's verdict is still a
+	// timeout.
+	s, events, _ := started(t, rt, Config{Dir: t.TempDir()})
+	next(t, events, "hang", EventHealthStatus, func(e Event) bool { return e.Health == HealthUnhealthy })
+	h, _ := s.Health("hang")
+	if p := h.Log[len(h.Log)-1]; p.ExitCode != -1 || !strings.Contains(p.Output, "timed out after 20ms") {
+		t.Errorf("probe = %+v", p)
+	}
+}
+
+func TestWaitHealthyFailsWithoutAHealthcheckOrAfterAFinalExit(t *testing.T) {
+	rt := newFake()
+	rt.add("plain", "no", nil)
+	rt.add("job", "no", &resource.HealthcheckSpec{Command: []string{"check"}, Interval: "1h"})
+	s, events, _ := started(t, rt, Config{Dir: t.TempDir()})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.WaitHealthy(ctx, "plain"); !errors.Is(err, resource.ErrInvalid) {
+		t.Errorf("WaitHealthy without a healthcheck = %v", err)
+	}
+	rt.exit("job", 1, false)
+	next(t, events, "job", EventDie, nil)
+	if err := s.WaitHealthy(ctx, "job"); !errors.Is(err, ErrUnhealthy) {
+		t.Errorf("WaitHealthy after a final exit = %v", err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if err := s.WaitHealthy(short, "nosuch"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WaitHealthy of a missing container = %v", err)
+	}
+}
+
+func TestDriftOfARemovedContainer(t *testing.T) {
+	rt := newFake()
+	rt.add("kept", "no", nil)
+	var mu sync.Mutex
+	recorded := map[string]string{"kept": "demo/container.kept", "gone": "demo/container.gone"}
+	cfg := Config{Dir: t.TempDir(), Recorded: func(context.Context) (map[string]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		out := map[string]string{}
+		for k, v := range recorded {
+			out[k] = v
+		}
+		return out, nil
+	}}
+	_, events, _ := started(t, rt, cfg)
+	d := next(t, events, "gone", EventDrift, nil)
+	if d.Owner != "demo/container.gone" || !strings.Contains(d.Message, "removed outside berth") {
+		t.Errorf("drift = %+v", d)
+	}
+	// Reported once.
+	none(t, events, "gone", EventDrift, 200*time.Millisecond)
+	none(t, events, "kept", EventDrift, 0)
+}
+
+func TestExitOfAContainerWithoutPolicyIsDrift(t *testing.T) {
+	rt := newFake()
+	rt.add("web", "no", nil)
+	s, events, _ := started(t, rt, Config{Dir: t.TempDir()})
+	watching(t, s, "web")
+	rt.exit("web", 7, false)
+	d := next(t, events, "web", EventDrift, nil)
+	if d.ExitCode != 7 || !strings.Contains(d.Message, "replaces it") {
+		t.Errorf("drift = %+v", d)
+	}
+}
+
+func TestBus(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	b, err := NewBus(path, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	live, cancel := b.Subscribe(time.Time{})
+	for i := range 5 {
+		b.Emit(Event{Type: EventDie, Container: "c", ExitCode: i})
+	}
+	for i := range 5 {
+		if e := <-live; e.ExitCode != i || e.Seq != uint64(i+1) {
+			t.Errorf("live event %d = %+v", i, e)
+		}
+	}
+	cancel()
+	if _, ok := <-live; ok {
+		t.Error("channel open after cancel")
+	}
+	if h := b.History(t0); len(h) != 3 || h[0].ExitCode != 2 {
+		t.Errorf("history = %+v, want the last 3", h)
+	}
+	b.Close()
+
+	// A new bus (the agent restarted) reads the log back and goes on
+	// numbering.
+	b, err = NewBus(path, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	replay, cancel := b.Subscribe(t0)
+	defer cancel()
+	e := b.Emit(Event{Type: EventStop, Container: "c"})
+	if e.Seq != 6 {
+		t.Errorf("seq after restart = %d, want 6", e.Seq)
+	}
+	for i := range 6 {
+		if got := <-replay; got.Seq != uint64(i+1) {
+			t.Fatalf("replayed event %d = %+v", i, got)
+		}
+	}
+
+	// Rotation keeps one older file.
+	b.maxSize = 200
+	for range 10 {
+		b.Emit(Event{Type: EventDie, Container: "c"})
+	}
+	if _, err := os.Stat(path + ".1"); err != nil {
+		t.Errorf("no rotated log: %v", err)
+	}
+}
+
+func TestSlowSubscriberIsCutOff(t *testing.T) {
+	b, _ := NewBus("", 10)
+	ch, cancel := b.Subscribe(time.Time{})
+	defer cancel()
+	// Whatever the forwarder took before the reader stalled, a
+	// queue of maxQueued more is left behind.
+	for range 2 * maxQueued {
+		b.Emit(Event{Type: EventDie})
+	}
+	n := 0
+	for range ch {
+		n++
+	}
+	if n < maxQueued || n >= 2*maxQueued {
+		t.Errorf("a subscriber that fell behind got %d events before its channel closed", n)
+	}
+}
