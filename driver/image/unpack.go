@@ -15,6 +15,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,25 +49,7 @@ func (s *Store) ensureLayers(img *storedImage) ([]string, error) {
 // its content has the diff ID the config promises, and renames it into
 // place: a layer directory under its diff ID is always whole.
 func (s *Store) unpackLayer(l v1.Descriptor, diffID v1.Hash) error {
-	comp, err := layerCompression(l.MediaType)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(s.blobPath(l.Digest))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var r io.Reader = bufio.NewReaderSize(f, 1<<16)
-	if comp == gzipped {
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			return err
-		}
-		defer zr.Close()
-		r = zr
-	}
-	tmp, err := os.MkdirTemp(s.tmpDir(), "layer-")
+	tmp, err := s.unpackBlob(s.blobPath(l.Digest), l.MediaType, diffID)
 	if err != nil {
 		return err
 	}
@@ -76,22 +59,6 @@ func (s *Store) unpackLayer(l v1.Descriptor, diffID v1.Hash) error {
 			os.RemoveAll(tmp)
 		}
 	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	h := sha256.New()
-	tee := io.TeeReader(r, h)
-	if err := extractLayer(tee, tmp); err != nil {
-		return err
-	}
-	// The tar may be followed by padding the tar reader did not need;
-	// it is part of what the diff ID covers.
-	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != diffID.Hex {
-		return fmt.Errorf("content has diff ID sha256:%s, the image config says %s", got, diffID)
-	}
 	if err := os.Rename(tmp, s.layerPath(diffID)); err != nil {
 		// Another process unpacked the same layer first.
 		if _, serr := os.Stat(s.layerPath(diffID)); serr == nil {
@@ -101,6 +68,56 @@ func (s *Store) unpackLayer(l v1.Descriptor, diffID v1.Hash) error {
 	}
 	keep = true
 	return nil
+}
+
+// unpackBlob unpacks the layer blob at path into a new directory under
+// tmp/ and checks that its content has the diff ID the config promises.
+// The caller renames the directory into place or removes it.
+func (s *Store) unpackBlob(path string, mt types.MediaType, diffID v1.Hash) (dir string, err error) {
+	comp, err := layerCompression(mt)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var r io.Reader = bufio.NewReaderSize(f, 1<<16)
+	if comp == gzipped {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return "", err
+		}
+		defer zr.Close()
+		r = zr
+	}
+	tmp, err := os.MkdirTemp(s.tmpDir(), "layer-")
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	tee := io.TeeReader(r, h)
+	if err := extractLayer(tee, tmp); err != nil {
+		return "", err
+	}
+	// The tar may be followed by padding the tar reader did not need;
+	// it is part of what the diff ID covers.
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		return "", err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != diffID.Hex {
+		return "", fmt.Errorf("content has diff ID sha256:%s, the image config says %s", got, diffID)
+	}
+	return tmp, nil
 }
 
 // Whiteout names of the OCI layer format, turned into what overlayfs reads.
