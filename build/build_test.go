@@ -14,10 +14,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/seed-e88ffcd2/berth/driver"
 	"github.com/seed-e88ffcd2/berth/driver/container"
 	"github.com/seed-e88ffcd2/berth/driver/image"
 	"github.com/seed-e88ffcd2/berth/internal/testutil"
+	"github.com/seed-e88ffcd2/berth/resource"
 )
 
 // libcontainer's mount-source goroutine may leave its thread in a
@@ -257,5 +260,85 @@ func TestBuildErrors(t *testing.T) {
 				t.Errorf("error %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestDockerSaveFixtureRuns: an archive docker save wrote loads and its
+// program runs in a container.
+func TestDockerSaveFixtureRuns(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the fixture's program is x86-64")
+	}
+	e := newEnv(t)
+	for _, f := range []string{"docker-save-legacy.tar", "docker-save-25.tar"} {
+		if _, err := e.store.Load(context.Background(), filepath.Join("..", "driver", "image", "testdata", f), image.LoadOptions{Name: ""}); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if out := e.run(t, "fixture/hello:2", "/hello"); out != "hello from a docker save fixture\n" {
+			t.Errorf("%s: /hello printed %q", f, out)
+		}
+	}
+	// And it is a base to build on.
+	dir := project(t, map[string]string{"Dockerfile": "FROM fixture/hello:2\nCOPY note /etc/note\n", "note": "on top\n"})
+	if _, err := e.b.Run(context.Background(), Options{Context: dir, Tags: []string{"fixture/on-top"}}); err != nil {
+		t.Fatal(err)
+	}
+	if out := e.run(t, "fixture/on-top", "/hello"); !strings.Contains(out, "hello from a docker save fixture") {
+		t.Errorf("on-top: %q", out)
+	}
+}
+
+// TestImageBuildBlock: an image with a build block plans "known after
+// apply" until it is built, is built by Create, and then plans its digest
+// from the cache, without running anything.
+func TestImageBuildBlock(t *testing.T) {
+	e := newEnv(t)
+	base := "test/base-" + unique()
+	e.baseImage(t, base)
+	e.store.SetBuilder(e.b)
+	dir := project(t, map[string]string{"Dockerfile": "FROM " + base + "\nARG MSG\nRUN echo $MSG > /msg\n"})
+	vals := map[string]cty.Value{}
+	for n, at := range resource.ImageSchema.ImpliedType().AttributeTypes() {
+		vals[n] = cty.NullVal(at)
+	}
+	vals["name"] = cty.StringVal("test/block-" + unique())
+	bt := resource.ImageSchema.Blocks["build"].Schema.ImpliedType()
+	bv := map[string]cty.Value{}
+	for n, at := range bt.AttributeTypes() {
+		bv[n] = cty.NullVal(at)
+	}
+	bv["context"] = cty.StringVal(dir)
+	bv["args"] = cty.MapVal(map[string]cty.Value{"MSG": cty.StringVal("from hcl")})
+	vals["build"] = cty.ObjectVal(bv)
+	for _, a := range []string{"id", "digest", "ref", "repo_digest"} {
+		vals[a] = cty.UnknownVal(cty.String)
+	}
+	desired := cty.ObjectVal(vals)
+	addr := resource.Addr{Kind: resource.KindImage, Name: "app"}
+	ctx := context.Background()
+	planned, err := e.store.Preview(ctx, addr, cty.NullVal(desired.Type()), desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if planned.GetAttr("digest").IsKnown() {
+		t.Errorf("an unbuilt image planned a digest: %#v", planned.GetAttr("digest"))
+	}
+	created, err := e.store.Create(ctx, addr, desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.store.Preview(ctx, addr, created, desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.GetAttr("digest").RawEquals(created.GetAttr("digest")) {
+		t.Errorf("after the build the plan says %#v, the image is %#v", again.GetAttr("digest"), created.GetAttr("digest"))
+	}
+	ref := created.GetAttr("ref").AsString()
+	if out := e.run(t, ref, "cat", "/msg"); out != "from hcl\n" {
+		t.Errorf("/msg = %q", out)
+	}
+	if obs, err := e.store.Observe(ctx, addr, created); err != nil || obs.Health != resource.Healthy {
+		t.Errorf("observe: %+v, %v", obs, err)
 	}
 }
