@@ -16,7 +16,8 @@ type EventType string
 // The events berth reports, as docker events names them where Docker has
 // one.
 const (
-	EventStart        EventType = "start"         // a person started it (emitted by the verbs)
+	EventCreate       EventType = "create"        // it appeared on the host
+	EventStart        EventType = "start"         // a new run began (not one its restart policy made)
 	EventDie          EventType = "die"           // its init exited
 	EventOOM          EventType = "oom"           // the kernel killed a process of it for memory
 	EventRestart      EventType = "restart"       // its restart policy started it again
@@ -24,6 +25,7 @@ const (
 	EventDrift        EventType = "drift"         // it differs from what the state records; the next plan shows it
 	EventStop         EventType = "stop"          // a person stopped it (emitted by the verbs)
 	EventKill         EventType = "kill"          // a person signalled it (emitted by the verbs)
+	EventDestroy      EventType = "destroy"       // it was removed from the host
 )
 
 // Event is one thing that happened to one container.
@@ -37,6 +39,7 @@ type Event struct {
 	// berth run made.
 	Container string `json:"container"`
 	Owner     string `json:"owner,omitempty"`
+	Image     string `json:"image,omitempty"`
 	// ExitCode and Signal: how the init ended (die), or the signal sent
 	// (kill).
 	ExitCode int    `json:"exit_code,omitempty"`
@@ -47,6 +50,8 @@ type Event struct {
 	// RestartCount is how many times the restart policy restarted it
 	// (restart, die).
 	RestartCount int `json:"restart_count,omitempty"`
+	// ByUser says a person did it (berth stop, kill, start, restart, rm).
+	ByUser bool `json:"by_user,omitempty"`
 	// Message says it in words.
 	Message string `json:"message,omitempty"`
 }

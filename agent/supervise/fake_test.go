@@ -116,6 +116,20 @@ func (f *fakeRuntime) Start(ctx context.Context, name string) error {
 	return nil
 }
 
+func (f *fakeRuntime) Remove(ctx context.Context, name string, force bool) (container.Info, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.ctrs[name]
+	switch {
+	case !ok:
+		return container.Info{}, resource.Errorf(resource.ErrNotFound, "no container %s", name)
+	case c.info.Status == container.StatusRunning && !force:
+		return c.info, resource.Errorf(resource.ErrConflict, "container %s is running", name)
+	}
+	delete(f.ctrs, name)
+	return c.info, nil
+}
+
 func (f *fakeRuntime) Exited(id string) (<-chan struct{}, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -142,8 +156,8 @@ func (f *fakeRuntime) Exec(ctx context.Context, name string, o container.ExecOpt
 }
 
 // started runs a supervisor over rt in dir until the test ends (or stop
-// is called) and returns it with a subscription to all its events.
-func started(t *testing.T, rt Runtime, cfg Config) (s *Supervisor, events <-chan Event, stop func()) {
+// is called) and returns it with the events it emits from now on.
+func started(t *testing.T, rt Runtime, cfg Config) (s *Supervisor, events *eventStream, stop func()) {
 	t.Helper()
 	if cfg.ScanInterval == 0 {
 		cfg.ScanInterval = 20 * time.Millisecond
@@ -155,7 +169,7 @@ func started(t *testing.T, rt Runtime, cfg Config) (s *Supervisor, events <-chan
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, cancelSub := s.Subscribe(time.Now())
+	ch, cancelSub := s.Subscribe(time.Now())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -171,42 +185,61 @@ func started(t *testing.T, rt Runtime, cfg Config) (s *Supervisor, events <-chan
 		})
 	}
 	t.Cleanup(stop)
-	return s, events, stop
+	return s, &eventStream{ch: ch}, stop
 }
 
-// next waits for the next event of container name that matches want
-// (type, and exit code for die), skipping others, and fails after 10 s.
-func next(t *testing.T, events <-chan Event, name string, typ EventType, match func(Event) bool) Event {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
+// eventStream reads a subscription; the events a test did not ask for
+// yet wait for it, so that tests can follow several containers at once.
+type eventStream struct {
+	ch      <-chan Event
+	pending []Event
+}
+
+// take returns the first event, pending or new, that f accepts, waiting
+// up to d for it.
+func (s *eventStream) take(f func(Event) bool, d time.Duration) (Event, bool) {
+	for i, e := range s.pending {
+		if f(e) {
+			s.pending = append(s.pending[:i:i], s.pending[i+1:]...)
+			return e, true
+		}
+	}
+	deadline := time.After(d)
 	for {
 		select {
-		case e, ok := <-events:
+		case e, ok := <-s.ch:
 			if !ok {
-				t.Fatalf("event channel closed waiting for %s of %s", typ, name)
+				return Event{}, false
 			}
-			if e.Container == name && e.Type == typ && (match == nil || match(e)) {
-				return e
+			if f(e) {
+				return e, true
 			}
+			s.pending = append(s.pending, e)
 		case <-deadline:
-			t.Fatalf("no %s event for %s within 10s", typ, name)
+			return Event{}, false
 		}
 	}
 }
 
-// none checks that no event of type typ for name comes within d.
-func none(t *testing.T, events <-chan Event, name string, typ EventType, d time.Duration) {
+// next returns the first event of container name of type typ that match
+// accepts (nil: any), and fails after 10 s.
+func next(t *testing.T, events *eventStream, name string, typ EventType, match func(Event) bool) Event {
 	t.Helper()
-	deadline := time.After(d)
-	for {
-		select {
-		case e := <-events:
-			if e.Container == name && e.Type == typ {
-				t.Fatalf("unexpected %s event: %+v", typ, e)
-			}
-		case <-deadline:
-			return
-		}
+	e, ok := events.take(func(e Event) bool {
+		return e.Container == name && e.Type == typ && (match == nil || match(e))
+	}, 10*time.Second)
+	if !ok {
+		t.Fatalf("no %s event for %s within 10s; other events: %+v", typ, name, events.pending)
+	}
+	return e
+}
+
+// none checks that no event of type typ for name comes within d (or is
+// pending).
+func none(t *testing.T, events *eventStream, name string, typ EventType, d time.Duration) {
+	t.Helper()
+	if e, ok := events.take(func(e Event) bool { return e.Container == name && e.Type == typ }, d); ok {
+		t.Fatalf("unexpected %s event: %+v", typ, e)
 	}
 }
 

@@ -34,11 +34,11 @@ func (s *Supervisor) startHealth(ctx context.Context, w *watch, in container.Inf
 		}
 		rec.Health = &Health{Status: HealthStarting, Log: log}
 		rec.HealthRun = in.StartedAt
-		if old != HealthStarting {
-			s.bus.Emit(Event{Type: EventHealthStatus, Container: w.name, Owner: in.Owner, Health: HealthStarting, Message: "health check starting"})
-		}
 		s.persist(w)
 		s.signal()
+		if old != HealthStarting {
+			s.emit(in, Event{Type: EventHealthStatus, Health: HealthStarting, Message: "health check starting"})
+		}
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	c := &checker{spec: *in.Healthcheck, run: in.StartedAt, cancel: cancel, done: make(chan struct{})}
@@ -131,16 +131,16 @@ func (s *Supervisor) recordProbe(w *watch, c *checker, p Probe, startPeriod time
 			h.Status = HealthUnhealthy
 		}
 	}
+	s.persist(w)
 	if h.Status != old {
 		msg := "health check passed"
 		if h.Status == HealthUnhealthy {
 			msg = fmt.Sprintf("health check failed %d times in a row (last: exit %d)", h.FailingStreak, p.ExitCode)
 		}
 		s.log.Info("container health "+h.Status, "container", w.name, "failing_streak", h.FailingStreak)
-		s.bus.Emit(Event{Type: EventHealthStatus, Container: w.name, Owner: w.last.Owner, Health: h.Status, Message: msg})
+		s.emit(w.last, Event{Type: EventHealthStatus, Health: h.Status, Message: msg})
 		s.signal()
 	}
-	s.persist(w)
 }
 
 // limitedBuffer keeps the first probeOutputMax bytes written to it, from

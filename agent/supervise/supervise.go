@@ -40,6 +40,9 @@ type Runtime interface {
 	// recorded its exit.
 	Exited(id string) (<-chan struct{}, error)
 	Exec(ctx context.Context, name string, o container.ExecOptions) (int, error)
+	// Remove deletes a container (berth run --rm -d ones, once they
+	// exited).
+	Remove(ctx context.Context, name string, force bool) (container.Info, error)
 }
 
 var _ Runtime = (*container.Driver)(nil)
@@ -95,12 +98,18 @@ type Supervisor struct {
 	// missing counts, for each recorded container absent from the host,
 	// the drift checks that found it so (Run's goroutine only).
 	missing map[string]int
+	// scanned is set after Run's first scan: containers found later are
+	// new (create events).
+	scanned bool
 
 	mu      sync.Mutex
 	watches map[string]*watch
 	// changed is closed (and replaced) whenever a container's state
 	// changes, for WaitHealthy.
 	changed chan struct{}
+	// destroyed holds the containers a person removed (Acted), whose
+	// destroy event is already out, and when.
+	destroyed map[string]time.Time
 }
 
 // watch is one container under supervision: a goroutine that waits for
@@ -116,6 +125,9 @@ type watch struct {
 	last   container.Info // as last inspected
 	seen   bool           // last is set
 	first  bool           // not looked at yet by this supervisor
+	// adopted: on the host when the supervisor started, so no process
+	// of this agent waits for it (berth run --rm -d).
+	adopted bool
 	health *checker
 }
 
@@ -149,8 +161,9 @@ func New(rt Runtime, cfg Config) (*Supervisor, error) {
 		cfg: cfg, rt: rt, log: log, bus: bus,
 		poke:    make(chan struct{}, 1),
 		missing: map[string]int{},
-		watches: map[string]*watch{},
-		changed: make(chan struct{}),
+		watches:   map[string]*watch{},
+		changed:   make(chan struct{}),
+		destroyed: map[string]time.Time{},
 	}, nil
 }
 
@@ -168,6 +181,22 @@ func (s *Supervisor) Subscribe(since time.Time) (<-chan Event, func()) {
 
 // Close closes the event log. Call it after Run returned.
 func (s *Supervisor) Close() error { return s.bus.Close() }
+
+// Acted records what a person did to a container (the verbs: stop, kill,
+// start, restart, rm; Type says which) as an event marked ByUser, and
+// makes the supervisor look at the containers at once. It returns the
+// event as recorded.
+func (s *Supervisor) Acted(e Event) Event {
+	e.ByUser = true
+	if e.Type == EventDestroy {
+		s.mu.Lock()
+		s.destroyed[e.Container] = time.Now()
+		s.mu.Unlock()
+	}
+	e = s.bus.Emit(e)
+	s.Poke()
+	return e
+}
 
 // Poke makes the supervisor look at the host's containers now rather than
 // at its next scan: after an apply or a berth start made or started some.
@@ -253,11 +282,20 @@ func (s *Supervisor) scan(ctx context.Context) {
 		if !seen[name] {
 			delete(s.watches, name)
 			gone = append(gone, w)
+			if _, told := s.destroyed[name]; !told && w.seen {
+				s.emit(w.last, Event{Type: EventDestroy, Message: "removed from the host"})
+			}
+		}
+	}
+	for name, t := range s.destroyed {
+		if time.Since(t) > time.Minute {
+			delete(s.destroyed, name)
 		}
 	}
 	if len(gone) > 0 {
 		s.signal()
 	}
+	s.scanned = true
 	s.mu.Unlock()
 	for _, w := range gone {
 		w.stop()
@@ -287,8 +325,12 @@ func (s *Supervisor) startWatch(ctx context.Context, in container.Info) {
 		rec = &record{Name: in.Name, Created: in.Created}
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	w := &watch{name: in.Name, nudge: make(chan struct{}, 1), stop: cancel, done: make(chan struct{}), rec: rec, first: true}
+	w := &watch{name: in.Name, nudge: make(chan struct{}, 1), stop: cancel, done: make(chan struct{}), rec: rec, first: true, adopted: !s.scanned}
 	s.watches[in.Name] = w
+	delete(s.destroyed, in.Name)
+	if s.scanned {
+		s.announce(in)
+	}
 	s.signal()
 	go s.supervise(wctx, w)
 }
@@ -311,6 +353,20 @@ func (s *Supervisor) pruneRecords(present map[string]bool) {
 			_ = removeRecord(s.cfg.Dir, name)
 		}
 	}
+}
+
+// announce reports a container new on the host. s.mu is held.
+func (s *Supervisor) announce(in container.Info) {
+	s.emit(in, Event{Time: in.Created, Type: EventCreate})
+	if in.Status == container.StatusRunning || in.Status == container.StatusExited {
+		s.emit(in, Event{Time: in.StartedAt, Type: EventStart})
+	}
+}
+
+// emit sends an event about the container in.
+func (s *Supervisor) emit(in container.Info, e Event) {
+	e.Container, e.Owner, e.Image = in.Name, in.Owner, in.Image
+	s.bus.Emit(e)
 }
 
 // signal wakes WaitHealthy callers. s.mu is held.
@@ -365,7 +421,11 @@ func (s *Supervisor) supervise(ctx context.Context, w *watch) {
 				}
 			case container.StatusExited:
 				s.stopHealth(w)
-				if at, ok := s.exited(w, in, first); ok {
+				at, ok, remove := s.exited(w, in, first)
+				if remove && s.remove(ctx, w) {
+					return // the next scan forgets it
+				}
+				if ok {
 					if d := time.Until(at); d > 0 {
 						timer = time.NewTimer(d)
 						due = timer.C
@@ -398,10 +458,17 @@ func (s *Supervisor) supervise(ctx context.Context, w *watch) {
 func (s *Supervisor) look(w *watch, in container.Info) (first bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	prev, seen := w.last, w.seen
 	w.last, w.seen = in, true
 	first, w.first = w.first, false
 	if !w.rec.Created.Equal(in.Created) {
+		// Replaced (an apply, or berth rm and berth run) between looks.
+		if seen {
+			s.emit(prev, Event{Type: EventDestroy, Message: "removed from the host"})
+			s.announce(in)
+		}
 		w.rec = &record{Name: in.Name, Created: in.Created}
+		w.adopted = false
 		s.persist(w)
 	}
 	s.signal()
@@ -438,12 +505,21 @@ func (s *Supervisor) running(ctx context.Context, w *watch, in container.Info) {
 }
 
 // exited handles the container's last exit once, and says when a restart
-// is due, if one is.
-func (s *Supervisor) exited(w *watch, in container.Info, first bool) (time.Time, bool) {
+// is due, if one is, or that the container is to be removed.
+func (s *Supervisor) exited(w *watch, in container.Info, first bool) (due time.Time, restart, remove bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec := w.rec
 	p := ParsePolicy(in.Restart)
+	if autoRemove(in) {
+		// berth run --rm: never restarted. Removed here only when no
+		// process of this agent waits for it (it was on the host before
+		// the supervisor started); otherwise berth run removes it.
+		if !rec.handled(in.StartedAt, in.FinishedAt) {
+			s.handleExit(w, in, Policy{Name: "no"}, first)
+		}
+		return time.Time{}, false, w.adopted
+	}
 	switch {
 	case !rec.handled(in.StartedAt, in.FinishedAt):
 		s.handleExit(w, in, p, first)
@@ -458,9 +534,34 @@ func (s *Supervisor) exited(w *watch, in container.Info, first bool) (time.Time,
 		s.signal()
 	}
 	if rec.Pending == nil {
-		return time.Time{}, false
+		return time.Time{}, false, false
 	}
-	return rec.Pending.At, true
+	return rec.Pending.At, true, false
+}
+
+func autoRemove(in container.Info) bool { return in.Labels[resource.AutoRemoveLabel] == "true" }
+
+// remove deletes an exited berth run --rm container, and says whether it
+// is gone.
+func (s *Supervisor) remove(ctx context.Context, w *watch) bool {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	in, err := s.rt.Remove(rctx, w.name, false)
+	switch {
+	case err == nil:
+		s.log.Info("removed a berth run --rm container that exited", "container", w.name)
+		s.mu.Lock()
+		s.destroyed[w.name] = time.Now()
+		s.emit(in, Event{Type: EventDestroy, Message: "removed once it exited (berth run --rm)"})
+		s.mu.Unlock()
+		return true
+	case errors.Is(err, resource.ErrNotFound):
+		return true
+	}
+	if ctx.Err() == nil {
+		s.log.Warn("removing a berth run --rm container", "container", w.name, "error", err)
+	}
+	return false
 }
 
 // handleExit reports an exit not handled yet and applies the restart
@@ -499,12 +600,7 @@ func (s *Supervisor) handleExit(w *watch, in container.Info, p Policy, first boo
 	if first && !lost && in.FinishedAt.Before(s.started) {
 		msg += fmt.Sprintf(", at %s while no agent ran", in.FinishedAt.Local().Format(time.RFC3339))
 	}
-	attrs := []any{"container", w.name, "exit_code", code, "policy", p.String()}
-	if in.OOMKilled {
-		s.bus.Emit(Event{Type: EventOOM, Container: w.name, Owner: in.Owner, Message: "a process was killed by the kernel: out of memory"})
-		attrs = append(attrs, "oom_killed", true)
-	}
-	s.bus.Emit(Event{Type: EventDie, Container: w.name, Owner: in.Owner, ExitCode: code, Signal: in.ExitSignal, RestartCount: rec.RestartCount, Message: msg})
+	restarts := rec.RestartCount
 	if restart {
 		rec.RestartCount++
 		base := in.FinishedAt
@@ -512,17 +608,28 @@ func (s *Supervisor) handleExit(w *watch, in container.Info, p Policy, first boo
 			base = time.Now()
 		}
 		rec.Pending = &pending{At: base.Add(rec.Backoff), Forced: in.StoppedByUser}
-		s.log.Info("container "+msg+": restarting it", append(attrs, "restart_count", rec.RestartCount, "backoff", rec.Backoff)...)
-	} else {
-		s.log.Info("container "+msg+": leaving it stopped, as "+why, attrs...)
-		if in.Owner != "" && !in.StoppedByUser {
-			m := fmt.Sprintf("container %s %s and stays stopped (%s): the next berth plan replaces it", w.name, msg, why)
-			s.log.Warn("drift: "+m, "container", w.name, "owner", in.Owner)
-			s.bus.Emit(Event{Type: EventDrift, Container: w.name, Owner: in.Owner, ExitCode: code, Message: m})
-		}
 	}
+	// Recorded before it is told: whoever reacts to the events reads
+	// the new state.
 	s.persist(w)
 	s.signal()
+
+	attrs := []any{"container", w.name, "exit_code", code, "policy", p.String()}
+	if in.OOMKilled {
+		s.emit(in, Event{Type: EventOOM, Message: "a process was killed by the kernel: out of memory"})
+		attrs = append(attrs, "oom_killed", true)
+	}
+	s.emit(in, Event{Type: EventDie, ExitCode: code, Signal: in.ExitSignal, RestartCount: restarts, Message: msg})
+	if restart {
+		s.log.Info("container "+msg+": restarting it", append(attrs, "restart_count", rec.RestartCount, "backoff", rec.Backoff)...)
+		return
+	}
+	s.log.Info("container "+msg+": leaving it stopped, as "+why, attrs...)
+	if declared(in) && !in.StoppedByUser {
+		m := fmt.Sprintf("container %s %s and stays stopped (%s): the next berth plan replaces it", w.name, msg, why)
+		s.log.Warn("drift: "+m, "container", w.name, "owner", in.Owner)
+		s.emit(in, Event{Type: EventDrift, ExitCode: code, Message: m})
+	}
 }
 
 // restart starts the container again if the restart decided for it is
@@ -563,12 +670,15 @@ func (s *Supervisor) restart(ctx context.Context, w *watch) {
 	case err == nil:
 		rec.Pending = nil
 		rec.LastStart = started.StartedAt
+		s.persist(w)
+		s.signal()
 		msg := fmt.Sprintf("restarted by its restart policy (%s): restart %d, after a %s back-off", policy, rec.RestartCount, rec.Backoff)
 		if p.Forced {
 			msg = fmt.Sprintf("started with the agent: restart = %q brings back a container a person stopped, as Docker does", policy.String())
 		}
 		s.log.Info("container "+msg, "container", w.name, "restart_count", rec.RestartCount)
-		s.bus.Emit(Event{Type: EventRestart, Container: w.name, Owner: in.Owner, RestartCount: rec.RestartCount, Message: msg})
+		s.emit(in, Event{Type: EventRestart, RestartCount: rec.RestartCount, Message: msg})
+		return
 	case errors.Is(err, resource.ErrConflict), errors.Is(err, resource.ErrNotFound):
 		// Started by someone else meanwhile, or removed.
 		rec.Pending = nil
@@ -587,6 +697,12 @@ func (s *Supervisor) restart(ctx context.Context, w *watch) {
 	}
 	s.persist(w)
 	s.signal()
+}
+
+// declared says whether a project's configuration declares the
+// container (not berth run's).
+func declared(in container.Info) bool {
+	return in.Owner != "" && !strings.HasPrefix(in.Owner, resource.RunProject+"/")
 }
 
 // checkRemoved reports recorded containers that are no longer on the host.

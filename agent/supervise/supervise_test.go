@@ -477,3 +477,61 @@ func TestSlowSubscriberIsCutOff(t *testing.T) {
 		t.Errorf("a subscriber that fell behind got %d events before its channel closed", n)
 	}
 }
+
+func TestCreateAndDestroyEvents(t *testing.T) {
+	rt := newFake()
+	rt.add("old", "no", nil)
+	s, events, _ := started(t, rt, Config{Dir: t.TempDir()})
+	watching(t, s, "old")
+	none(t, events, "old", EventCreate, 50*time.Millisecond) // there before the supervisor
+
+	rt.add("new", "no", nil)
+	s.Poke()
+	next(t, events, "new", EventCreate, nil)
+	next(t, events, "new", EventStart, nil)
+
+	rt.remove("old")
+	if d := next(t, events, "old", EventDestroy, nil); d.ByUser {
+		t.Errorf("destroy = %+v", d)
+	}
+	// A person's berth rm is reported once, by the verbs.
+	rt.remove("new")
+	s.Acted(Event{Type: EventDestroy, Container: "new"})
+	if d := next(t, events, "new", EventDestroy, nil); !d.ByUser {
+		t.Errorf("destroy = %+v", d)
+	}
+	none(t, events, "new", EventDestroy, 200*time.Millisecond)
+}
+
+func TestAutoRemove(t *testing.T) {
+	rt := newFake()
+	rt.add("adopted", "always", nil)
+	rt.ctrs["adopted"].info.Labels = map[string]string{resource.AutoRemoveLabel: "true"}
+	rt.ctrs["adopted"].info.Owner = resource.RunProject + `/container.adopted["x"]`
+	dir := t.TempDir()
+	s, events, _ := started(t, rt, Config{Dir: dir})
+	watching(t, s, "adopted")
+	rt.add("mine", "no", nil)
+	rt.mu.Lock()
+	rt.ctrs["mine"].info.Labels = map[string]string{resource.AutoRemoveLabel: "true"}
+	rt.mu.Unlock()
+	s.Poke()
+	watching(t, s, "mine")
+
+	// Found on the host at the start, no process of this agent waits for
+	// it: the supervisor removes it, and never restarts it.
+	rt.exit("adopted", 0, false)
+	next(t, events, "adopted", EventDie, nil)
+	next(t, events, "adopted", EventDestroy, nil)
+	if _, err := rt.Inspect(context.Background(), "adopted"); !errors.Is(err, resource.ErrNotFound) {
+		t.Errorf("adopted --rm container still there: %v", err)
+	}
+	none(t, events, "adopted", EventDrift, 0)
+	// Made while this agent runs: berth run removes it.
+	rt.exit("mine", 0, false)
+	next(t, events, "mine", EventDie, nil)
+	none(t, events, "mine", EventDestroy, 200*time.Millisecond)
+	if len(rt.startLog()) != 0 {
+		t.Errorf("starts = %v", rt.startLog())
+	}
+}
