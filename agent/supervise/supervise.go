@@ -121,14 +121,14 @@ type watch struct {
 	done  chan struct{}
 
 	// Guarded by Supervisor.mu.
-	rec    *record
-	last   container.Info // as last inspected
-	seen   bool           // last is set
-	first  bool           // not looked at yet by this supervisor
+	rec   *record
+	last  container.Info // as last inspected
+	seen  bool           // last is set
+	first bool           // not looked at yet by this supervisor
 	// adopted: on the host when the supervisor started, so no process
 	// of this agent waits for it (berth run --rm -d).
 	adopted bool
-	health *checker
+	health  *checker
 }
 
 // New makes a supervisor over rt; it does nothing until Run.
@@ -159,8 +159,8 @@ func New(rt Runtime, cfg Config) (*Supervisor, error) {
 	}
 	return &Supervisor{
 		cfg: cfg, rt: rt, log: log, bus: bus,
-		poke:    make(chan struct{}, 1),
-		missing: map[string]int{},
+		poke:      make(chan struct{}, 1),
+		missing:   map[string]int{},
 		watches:   map[string]*watch{},
 		changed:   make(chan struct{}),
 		destroyed: map[string]time.Time{},
