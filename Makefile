@@ -38,6 +38,7 @@ bench: deps build cni
 	scripts/deps.sh bench
 	BERTH_CNI_PATH=$(CNI) $(GO) test -tags $(TAGS) -count=1 -run '^$$' -bench . -benchtime 20x ./... | grep -E '^(Benchmark|ok|FAIL|---)'
 	bench/apply.sh 10
+	bench/build.sh
 
 clean:
 	rm -rf bin examples/*/rootfs

@@ -586,7 +586,15 @@ type fileSum struct {
 	Ctime int64  `json:"ctime"`
 	Ino   uint64 `json:"ino"`
 	Sum   string `json:"sum"`
+	// Hashed is when the content was read (Unix nanoseconds).
+	Hashed int64 `json:"hashed"`
 }
+
+// racyWindow is how long before its hashing a file's change time must
+// be for the hash to be trusted later (git's "racily clean" entries): the
+// kernel stamps files from a coarse clock, so a file written in the same
+// tick as it was read could change again with the same times.
+const racyWindow = 50 * time.Millisecond
 
 // context reads the build context's .dockerignore (Dockerfile.dockerignore
 // beside the Dockerfile first, as BuildKit does) once.
@@ -758,10 +766,12 @@ func (cd *contextDir) sum(p, rel string, fi fs.FileInfo) (string, error) {
 	if s, ok := cd.sums[rel]; ok {
 		return s.Sum, nil
 	}
-	if old, ok := cd.loaded[rel]; ok && old.Size == now.Size && old.Mtime == now.Mtime && old.Ctime == now.Ctime && old.Ino == now.Ino {
+	if old, ok := cd.loaded[rel]; ok && old.Size == now.Size && old.Mtime == now.Mtime && old.Ctime == now.Ctime && old.Ino == now.Ino &&
+		max(old.Mtime, old.Ctime) < old.Hashed-int64(racyWindow) {
 		cd.sums[rel] = old
 		return old.Sum, nil
 	}
+	now.Hashed = time.Now().UnixNano()
 	f, err := os.Open(p)
 	if err != nil {
 		return "", err
@@ -772,11 +782,7 @@ func (cd *contextDir) sum(p, rel string, fi fs.FileInfo) (string, error) {
 		return "", err
 	}
 	now.Sum = hex.EncodeToString(h.Sum(nil))
-	// A file changed within the clock's granularity of its hashing could
-	// change again unseen: such a sum is used, not remembered.
-	if time.Since(time.Unix(0, now.Mtime)) > 2*time.Second {
-		cd.sums[rel] = now
-	}
+	cd.sums[rel] = now
 	return now.Sum, nil
 }
 
