@@ -28,7 +28,7 @@ var allowed = map[string][]string{
 	"driver/volume":       {"resource", "driver", "internal/atomicfile", "internal/filelock"},
 	"driver/container":    {"resource", "driver", "internal/atomicfile", "internal/filelock", "internal/monitor"},
 	"build":               {"resource", "driver", "driver/image", "driver/container", "internal/atomicfile"},
-	"agent":               {"resource", "state", "driver", "driver/", "agent/api", "internal/logfile", "build"},
+	"agent":               {"resource", "state", "driver", "driver/", "agent/api", "agent/supervise", "internal/logfile", "build"},
 	"agent/api":           {"resource"},
 	"agent/supervise":     {"resource", "driver/container", "internal/atomicfile"},
 	"internal/atomicfile": {},

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/seed-e88ffcd2/berth/agent/supervise"
 	"github.com/seed-e88ffcd2/berth/build"
 	"github.com/seed-e88ffcd2/berth/driver"
 	"github.com/seed-e88ffcd2/berth/driver/container"
@@ -118,6 +119,12 @@ type Host struct {
 	Drivers    driver.Set
 	containers *container.Driver
 	builder    *build.Builder
+
+	// superviseDir holds the supervisor's records, which the verbs read
+	// when no agent runs; sup is the agent's supervisor (SetSupervisor).
+	superviseDir string
+	supMu        sync.Mutex
+	sup          *supervise.Supervisor
 }
 
 // LogPath is the log of a container's output (internal/logfile).
@@ -135,6 +142,7 @@ func Open(cfg Config) (*Host, error) {
 		return nil, err
 	}
 	h.Store = store
+	h.superviseDir = supervise.DefaultConfig(cfg.StateDir).Dir
 	return h, nil
 }
 

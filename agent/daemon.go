@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/seed-e88ffcd2/berth/agent/api"
+	"github.com/seed-e88ffcd2/berth/agent/supervise"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"golang.org/x/sys/unix"
 )
@@ -92,6 +93,17 @@ func Serve(ctx context.Context, cfg Config, opts DaemonOptions) (err error) {
 	if opts.Sessions != nil {
 		runner = opts.Sessions(host)
 	}
+	// The supervisor: restart policies, health checks, the events bus.
+	// The verbs tell it what a person did, and read health and events
+	// from it.
+	sup, err := supervise.New(host.containers, supervise.Config{Dir: host.superviseDir, Logger: log.With("component", "supervise")})
+	if err != nil {
+		return err
+	}
+	defer sup.Close()
+	host.SetSupervisor(sup)
+	opts.Start = append([]func(context.Context, *Host) error{func(ctx context.Context, _ *Host) error { return sup.Run(ctx) }}, opts.Start...)
+
 	srv := api.NewServer(api.Options{Logger: log, Version: opts.Version, Runner: runner})
 	RegisterRuntime(srv, host.Runtime()) // the verbs: berth ps, stop, logs, …
 	for _, r := range opts.Register {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/seed-e88ffcd2/berth/agent/supervise"
 	"github.com/seed-e88ffcd2/berth/driver/container"
 )
 
@@ -67,6 +68,8 @@ type Container struct {
 	Restarting bool `json:"restarting,omitempty"`
 	// RestartCount is how many times its policy restarted it.
 	RestartCount int `json:"restart_count,omitempty"`
+	// HealthCheck is the health check's state and its last probes.
+	HealthCheck *supervise.Health `json:"health_check,omitempty"`
 }
 
 // Process is one process of a container, as berth top shows it.
@@ -141,35 +144,23 @@ type EventOptions struct {
 	Actions []string
 }
 
-// Event actions.
-const (
-	ActionCreate  = "create"
-	ActionStart   = "start"
-	ActionDie     = "die" // the init exited, for whatever reason
-	ActionStop    = "stop"
-	ActionKill    = "kill"
-	ActionRestart = "restart"
-	ActionOOM     = "oom"
-	ActionDestroy = "destroy"
-	ActionHealth  = "health_status" // Health says which
-)
+// Event is one thing that happened to a container: the supervisor's
+// events, as its bus records them and the verbs report them.
+type Event = supervise.Event
 
-// Event is one thing that happened to a container.
-type Event struct {
-	Time   time.Time `json:"time"`
-	Action string    `json:"action"`
-	Name   string    `json:"name"`
-	Owner  string    `json:"owner,omitempty"`
-	Image  string    `json:"image,omitempty"`
-	// ExitCode is the init's exit status, for die.
-	ExitCode *int `json:"exit_code,omitempty"`
-	// Signal is the signal that killed the init (die) or was sent (kill).
-	Signal string `json:"signal,omitempty"`
-	// Health is the new health state, for health_status.
-	Health string `json:"health,omitempty"`
-	// ByUser says a person did it (berth stop, kill, restart).
-	ByUser bool `json:"by_user,omitempty"`
-}
+// Event types (Event.Type), as docker events names them.
+const (
+	ActionCreate  = supervise.EventCreate
+	ActionStart   = supervise.EventStart
+	ActionDie     = supervise.EventDie // the init exited, for whatever reason
+	ActionStop    = supervise.EventStop
+	ActionKill    = supervise.EventKill
+	ActionRestart = supervise.EventRestart
+	ActionOOM     = supervise.EventOOM
+	ActionDestroy = supervise.EventDestroy
+	ActionHealth  = supervise.EventHealthStatus // Health says which
+	ActionDrift   = supervise.EventDrift
+)
 
 func (o EventOptions) match(e Event) bool {
 	if !o.Since.IsZero() && e.Time.Before(o.Since) {
@@ -178,10 +169,10 @@ func (o EventOptions) match(e Event) bool {
 	if !o.Until.IsZero() && e.Time.After(o.Until) {
 		return false
 	}
-	if len(o.Names) > 0 && !contains(o.Names, e.Name) {
+	if len(o.Names) > 0 && !contains(o.Names, e.Container) {
 		return false
 	}
-	if len(o.Actions) > 0 && !contains(o.Actions, e.Action) {
+	if len(o.Actions) > 0 && !contains(o.Actions, string(e.Type)) {
 		return false
 	}
 	return true

@@ -306,7 +306,8 @@ func ParseTail(s string) (int, error) {
 }
 
 // eventActions are the actions berth events knows.
-var eventActions = []string{ActionCreate, ActionStart, ActionDie, ActionStop, ActionKill, ActionRestart, ActionOOM, ActionDestroy, ActionHealth}
+var eventActions = []string{string(ActionCreate), string(ActionStart), string(ActionDie), string(ActionStop), string(ActionKill),
+	string(ActionRestart), string(ActionOOM), string(ActionDestroy), string(ActionHealth), string(ActionDrift)}
 
 func eventOptions(q url.Values, now time.Time) (EventOptions, error) {
 	var o EventOptions

@@ -116,7 +116,7 @@ func (f *fakeRuntime) Events(ctx context.Context, o EventOptions) (Stream[Event]
 	f.mu.Lock()
 	f.eventOpts = o
 	f.mu.Unlock()
-	return fakeStream(ctx, f, []Event{{Action: ActionDie, Name: "a"}}, true, nil), nil
+	return fakeStream(ctx, f, []Event{{Type: ActionDie, Container: "a"}}, true, nil), nil
 }
 
 func fakeStream[T any](ctx context.Context, f *fakeRuntime, vals []T, wait bool, fail error) Stream[T] {
@@ -268,7 +268,7 @@ func TestRuntimeOverTheAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e, err := es.Next(); err != nil || e.Name != "a" || e.Action != ActionDie {
+	if e, err := es.Next(); err != nil || e.Container != "a" || e.Type != ActionDie {
 		t.Errorf("Events: %+v, %v", e, err)
 	}
 	es.Close()

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/seed-e88ffcd2/berth/agent/supervise"
 	"github.com/seed-e88ffcd2/berth/driver/container"
 )
 
@@ -18,8 +19,8 @@ func (r *HostRuntime) Events(ctx context.Context, o EventOptions) (Stream[Event]
 	if !o.Until.IsZero() && !o.Until.After(time.Now()) {
 		// Only the past: what is known of it, and the stream ends.
 		var past []Event
-		if r.sup != nil {
-			past = r.sup.History(o.Since)
+		if sup := r.h.supervisor(); sup != nil {
+			past = sup.Events().History(o.Since)
 		} else {
 			list, err := r.h.containers.List(ctx)
 			if err != nil {
@@ -38,8 +39,10 @@ func (r *HostRuntime) Events(ctx context.Context, o EventOptions) (Stream[Event]
 	ctx, cancel := context.WithCancel(ctx)
 	ch := make(chan item[Event])
 	var src <-chan Event
-	if r.sup != nil {
-		src = r.sup.Subscribe(ctx, o.Since)
+	if sup := r.h.supervisor(); sup != nil {
+		events, unsubscribe := sup.Subscribe(o.Since)
+		context.AfterFunc(ctx, unsubscribe)
+		src = events
 	} else {
 		before, err := r.h.containers.List(ctx)
 		if err != nil {
@@ -128,8 +131,8 @@ func byName(list []container.Info) map[string]container.Info {
 	return m
 }
 
-func event(in container.Info, action string, at time.Time) Event {
-	return Event{Time: at, Action: action, Name: in.Name, Owner: in.Owner, Image: in.Image}
+func event(in container.Info, what supervise.EventType, at time.Time) Event {
+	return Event{Time: at, Type: what, Container: in.Name, Owner: in.Owner, Image: in.Image}
 }
 
 func died(in container.Info, at time.Time) []Event {
@@ -137,8 +140,7 @@ func died(in container.Info, at time.Time) []Event {
 		at = in.FinishedAt
 	}
 	e := event(in, ActionDie, at)
-	code := in.ExitCode
-	e.ExitCode, e.Signal = &code, in.ExitSignal
+	e.ExitCode, e.Signal = in.ExitCode, in.ExitSignal
 	out := []Event{}
 	if in.OOMKilled {
 		out = append(out, event(in, ActionOOM, at))

@@ -12,9 +12,9 @@ import (
 func evs(list []Event) string {
 	var out []string
 	for _, e := range list {
-		s := e.Action + " " + e.Name
-		if e.ExitCode != nil {
-			s += fmt.Sprintf(" %d", *e.ExitCode)
+		s := string(e.Type) + " " + e.Container
+		if e.Type == ActionDie && e.ExitCode != 0 {
+			s += fmt.Sprintf(" %d", e.ExitCode)
 		}
 		out = append(out, s)
 	}

@@ -14,65 +14,75 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/seed-e88ffcd2/berth/agent/supervise"
 	"github.com/seed-e88ffcd2/berth/driver/container"
 	"github.com/seed-e88ffcd2/berth/internal/logfile"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"golang.org/x/sys/unix"
 )
 
-// Supervision is what the verbs need of the agent's supervisor, and what
-// they tell it. A CLI running without an agent has none.
-type Supervision interface {
-	// Describe adds what the supervisor knows of a container (health,
-	// a pending restart, restarts so far).
-	Describe(c *Container)
-	// Acted tells the supervisor, after the fact, what a person did to a
-	// container (stop, kill, start, restart, destroy): a stop is not a
-	// crash to restart, a start is watched again.
-	Acted(ctx context.Context, e Event)
-	// History returns the events the supervisor holds from since on,
-	// oldest first.
-	History(since time.Time) []Event
-	// Subscribe delivers the supervisor's events from now until ctx ends
-	// (the channel is then closed), after the ones it still holds from
-	// since (zero: none).
-	Subscribe(ctx context.Context, since time.Time) <-chan Event
-}
-
 // HostRuntime is the Runtime of a host opened in this process: the
-// container driver, and the supervisor when this process is the agent.
+// container driver, and the agent's supervisor when this process is the
+// agent (Host.SetSupervisor). Without one, health and restarts come from
+// the records the last agent's supervisor left, and events from looking
+// at the containers.
 type HostRuntime struct {
-	h   *Host
-	sup Supervision // nil without an agent
+	h *Host
 	// poll is how often events are looked for without a supervisor.
 	poll time.Duration
 }
 
 var _ Runtime = (*HostRuntime)(nil)
 
-// NewHostRuntime is the Runtime of h; sup is the agent's supervisor, nil
-// for a CLI running without an agent.
-func NewHostRuntime(h *Host, sup Supervision) *HostRuntime {
-	return &HostRuntime{h: h, sup: sup, poll: 500 * time.Millisecond}
-}
-
 // Runtime is the host's Runtime, for the verbs run in this process and
 // the agent's API.
-func (h *Host) Runtime() *HostRuntime { return NewHostRuntime(h, nil) }
+func (h *Host) Runtime() *HostRuntime { return &HostRuntime{h: h, poll: 500 * time.Millisecond} }
+
+// SetSupervisor tells the host that s supervises its containers: the
+// verbs report what a person did to it (a stop is not a crash, a start is
+// watched again), and read health, restarts and events from it.
+func (h *Host) SetSupervisor(s *supervise.Supervisor) {
+	h.supMu.Lock()
+	defer h.supMu.Unlock()
+	h.sup = s
+}
+
+func (h *Host) supervisor() *supervise.Supervisor {
+	h.supMu.Lock()
+	defer h.supMu.Unlock()
+	return h.sup
+}
 
 func (r *HostRuntime) describe(in container.Info) Container {
 	c := Container{Info: in}
-	if r.sup != nil {
-		r.sup.Describe(&c)
+	var (
+		st supervise.State
+		ok bool
+	)
+	if sup := r.h.supervisor(); sup != nil {
+		st, ok = sup.State(in.Name)
+	} else if r.h.superviseDir != "" {
+		var err error
+		st, err = supervise.ReadState(r.h.superviseDir, in.Name)
+		ok = err == nil
+	}
+	if !ok {
+		return c
+	}
+	c.RestartCount = st.RestartCount
+	c.Restarting = in.Status == container.StatusExited && !st.RestartingAt.IsZero()
+	if st.Health != nil && in.Status == container.StatusRunning {
+		c.Health = st.Health.Status
+		h := *st.Health
+		c.HealthCheck = &h
 	}
 	return c
 }
 
-func (r *HostRuntime) acted(ctx context.Context, c Container, action string, signal string) {
-	if r.sup == nil {
-		return
+func (r *HostRuntime) acted(c Container, what supervise.EventType, signal string) {
+	if sup := r.h.supervisor(); sup != nil {
+		sup.Acted(Event{Type: what, Container: c.Name, Owner: c.Owner, Image: c.Image, Signal: signal})
 	}
-	r.sup.Acted(ctx, Event{Time: time.Now().UTC(), Action: action, Name: c.Name, Owner: c.Owner, Image: c.Image, Signal: signal, ByUser: true})
 }
 
 // List implements Runtime.
@@ -107,7 +117,7 @@ func (r *HostRuntime) Start(ctx context.Context, name string) (Container, error)
 	}
 	c, err := r.Inspect(ctx, name)
 	if err == nil {
-		r.acted(ctx, c, ActionStart, "")
+		r.acted(c, ActionStart, "")
 	}
 	return c, err
 }
@@ -119,7 +129,7 @@ func (r *HostRuntime) Stop(ctx context.Context, name string, timeout time.Durati
 	}
 	c, err := r.Inspect(ctx, name)
 	if err == nil {
-		r.acted(ctx, c, ActionStop, "")
+		r.acted(c, ActionStop, "")
 	}
 	return c, err
 }
@@ -134,7 +144,7 @@ func (r *HostRuntime) Restart(ctx context.Context, name string, timeout time.Dur
 	}
 	c, err := r.Inspect(ctx, name)
 	if err == nil {
-		r.acted(ctx, c, ActionRestart, "")
+		r.acted(c, ActionRestart, "")
 	}
 	return c, err
 }
@@ -154,7 +164,7 @@ func (r *HostRuntime) Kill(ctx context.Context, name, signal string) (Container,
 	}
 	c, err := r.Inspect(ctx, name)
 	if err == nil {
-		r.acted(ctx, c, ActionKill, unix.SignalName(sig))
+		r.acted(c, ActionKill, unix.SignalName(sig))
 	}
 	return c, err
 }
@@ -201,7 +211,7 @@ func (r *HostRuntime) Remove(ctx context.Context, name string, force bool) (Cont
 		return Container{}, err
 	}
 	c := Container{Info: in}
-	r.acted(ctx, c, ActionDestroy, "")
+	r.acted(c, ActionDestroy, "")
 	return c, nil
 }
 

@@ -252,28 +252,34 @@ func cpuTime(d time.Duration) string {
 const timestamp = "2006-01-02T15:04:05.000000000Z07:00"
 
 // eventLine is an event as berth events prints it without --format json:
-// TIME container ACTION NAME (key=value, …), as docker events does.
+// TIME container TYPE NAME (key=value, …), as docker events does.
 func eventLine(e agent.Event) string {
 	var attrs []string
-	if e.ExitCode != nil {
-		attrs = append(attrs, "exit_code="+strconv.Itoa(*e.ExitCode))
+	if e.Type == agent.ActionDie {
+		attrs = append(attrs, "exit_code="+strconv.Itoa(e.ExitCode))
 	}
 	for _, kv := range [][2]string{{"signal", e.Signal}, {"image", e.Image}, {"owner", e.Owner}} {
 		if kv[1] != "" {
 			attrs = append(attrs, kv[0]+"="+kv[1])
 		}
 	}
+	if e.RestartCount > 0 {
+		attrs = append(attrs, "restart_count="+strconv.Itoa(e.RestartCount))
+	}
 	if e.ByUser {
 		attrs = append(attrs, "by_user=true")
 	}
 	sort.Strings(attrs)
-	action := e.Action
-	if e.Action == agent.ActionHealth && e.Health != "" {
-		action += ": " + e.Health
+	what := string(e.Type)
+	if e.Type == agent.ActionHealth && e.Health != "" {
+		what += ": " + e.Health
 	}
-	s := e.Time.UTC().Format(timestamp) + " container " + action + " " + e.Name
+	s := e.Time.UTC().Format(timestamp) + " container " + what + " " + e.Container
 	if len(attrs) > 0 {
 		s += " (" + strings.Join(attrs, ", ") + ")"
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
 	}
 	return s
 }

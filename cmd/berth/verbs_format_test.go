@@ -117,12 +117,14 @@ func TestStatsTopEventsText(t *testing.T) {
 		{PID: 4250, PPID: 4242, User: "nobody", CPU: 26*time.Hour + 3*time.Minute + 7*time.Second, Command: "[sh]"},
 	})
 	out.WriteString("\n")
-	code := 137
 	for _, e := range []agent.Event{
-		{Time: now, Action: agent.ActionStart, Name: "hello-web", Owner: "hello/container.web", Image: "hello/web@sha256:e612"},
-		{Time: now.Add(time.Second), Action: agent.ActionDie, Name: "hello-web", ExitCode: &code, Signal: "SIGKILL"},
-		{Time: now.Add(2 * time.Second), Action: agent.ActionStop, Name: "hello-web", ByUser: true},
-		{Time: now.Add(3 * time.Second), Action: agent.ActionHealth, Name: "db", Health: "unhealthy"},
+		{Time: now, Type: agent.ActionStart, Container: "hello-web", Owner: "hello/container.web", Image: "hello/web@sha256:e612"},
+		{Time: now.Add(time.Second), Type: agent.ActionDie, Container: "hello-web", ExitCode: 137, Signal: "SIGKILL"},
+		{Time: now.Add(2 * time.Second), Type: agent.ActionStop, Container: "hello-web", ByUser: true},
+		{Time: now.Add(3 * time.Second), Type: agent.ActionHealth, Container: "db", Health: "unhealthy"},
+		{Time: now.Add(4 * time.Second), Type: agent.ActionDie, Container: "job"},
+		{Time: now.Add(5 * time.Second), Type: agent.ActionRestart, Container: "flaky", RestartCount: 3},
+		{Time: now.Add(6 * time.Second), Type: agent.ActionDrift, Container: "gone", Message: "container gone was removed outside berth"},
 	} {
 		out.WriteString(eventLine(e) + "\n")
 	}

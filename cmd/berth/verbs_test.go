@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -133,7 +134,7 @@ func TestVerbsThroughAgent(t *testing.T) {
 	h := newHost(t, "e2everbsagent")
 	t.Setenv("BERTH_SOCKET", filepath.Join(os.Getenv("BERTH_RUN_DIR"), "berth.sock"))
 	h.write("main.hcl", verbsConfig)
-	startAgent(t)
+	a := startAgent(t)
 	config := func(args ...string) (int, string) { return h.run(nil, args...) }
 	if code, out := config("apply", "-auto-approve"); code != 0 {
 		t.Fatalf("apply through the agent: exit %d\n%s", code, out)
@@ -153,6 +154,59 @@ func TestVerbsThroughAgent(t *testing.T) {
 	err = c.Do(context.Background(), "POST", "/v1/containers/e2everbsagent-talker/stop?timeout=soon", nil, nil)
 	if !errors.Is(err, resource.ErrInvalid) || !strings.Contains(err.Error(), "timeout") {
 		t.Errorf("stop?timeout=soon: %v", err)
+	}
+
+	// The supervisor: health in ps, and a person's stop is not a crash
+	// that the restart policy repairs.
+	doctor := "e2everbsagent-doctor"
+	h.write("doctor.hcl", `
+container "doctor" {
+  image        = image.bb.ref
+  command      = ["sleep", "3600"]
+  restart      = "always"
+  stop_timeout = "1s"
+
+  healthcheck {
+    command  = ["true"]
+    interval = "1s"
+  }
+}
+`)
+	if code, out := config("apply", "-auto-approve"); code != 0 {
+		t.Fatalf("apply of the doctor: exit %d\n%s", code, out)
+	}
+	waitFor(t, "the doctor to be healthy in berth ps", func() bool {
+		out, _ := h.mustVerb("ps")
+		return strings.Contains(out, "(healthy)")
+	})
+	if in := h.inspectOne(doctor); in["health"] != "healthy" || in["health_check"] == nil {
+		t.Errorf("inspect of a healthy container: %v", in)
+	}
+	h.mustVerb("stop", doctor)
+	time.Sleep(2 * time.Second) // longer than the policy's back-off
+	if in := h.inspectOne(doctor); in["status"] != "exited" {
+		t.Errorf("the supervisor restarted a container a person stopped: %v", in)
+	}
+	events := jsonLines(t, first(h.mustVerb("events", "--since", "1m", "--until", "0s", "--format", "json", "--filter", "container="+doctor)))
+	var seen []string
+	for _, e := range events {
+		seen = append(seen, e["type"].(string))
+		if e["type"] == "stop" && e["by_user"] != true {
+			t.Errorf("stop event not marked as a person's: %v", e)
+		}
+	}
+	if got := strings.Join(seen, " "); !strings.Contains(got, "health_status") || !strings.Contains(got, "stop") || !strings.Contains(got, "die") {
+		t.Errorf("the doctor's events: %s", got)
+	}
+	h.mustVerb("start", doctor)
+	waitFor(t, "the doctor to be healthy again", func() bool { return h.inspectOne(doctor)["health"] == "healthy" })
+
+	// Without the agent, ps shows what its supervisor recorded last.
+	if code := a.stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("agent exit %d", code)
+	}
+	if out, _ := h.mustVerb("ps"); !strings.Contains(out, "(healthy)") {
+		t.Errorf("ps without the agent lost the recorded health:\n%s", out)
 	}
 }
 
@@ -308,10 +362,10 @@ func testVerbs(t *testing.T, h *host, project string, config func(args ...string
 	<-evDone
 	var actions []string
 	for _, e := range jsonLines(t, evOut) {
-		if e["name"] != talker {
+		if e["container"] != talker {
 			t.Errorf("events --filter container=%s printed %v", talker, e)
 		}
-		actions = append(actions, e["action"].(string))
+		actions = append(actions, e["type"].(string))
 	}
 	if got := strings.Join(actions, " "); !strings.Contains(got, "die") || !strings.Contains(got, "start") {
 		t.Errorf("events while stopped and started: %q\n%s", got, evOut)
@@ -339,11 +393,11 @@ func testVerbs(t *testing.T, h *host, project string, config func(args ...string
 
 	// Past events, up to now: the stream ends by itself.
 	events := jsonLines(t, first(h.mustVerb("events", "--since", "5m", "--until", time.Now().Add(time.Second).Format(time.RFC3339Nano), "--format", "json", "-f", "event=die")))
-	if len(events) == 0 || events[len(events)-1]["name"] == nil {
+	if len(events) == 0 || events[len(events)-1]["container"] == nil {
 		t.Errorf("events --since 5m --until now: %v", events)
 	}
 	for _, e := range events {
-		if e["action"] != "die" {
+		if e["type"] != "die" {
 			t.Errorf("events --filter event=die printed %v", e)
 		}
 	}
