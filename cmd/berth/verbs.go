@@ -577,7 +577,7 @@ func (c *CLI) events(ctx context.Context, args []string) int {
 			}
 			o.Actions = append(o.Actions, v)
 		default:
-			return c.errorf("--filter %q: use container=NAME or event=ACTION (start, die, stop, kill, restart, oom, create, destroy, health_status)", f)
+			return c.errorf("--filter %q: use container=NAME or event=TYPE (create, start, die, stop, kill, restart, oom, health_status, drift, destroy)", f)
 		}
 	}
 	ctx, stop := c.interruptible(ctx)
