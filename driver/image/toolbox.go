@@ -269,41 +269,34 @@ func isDigest(ref string) bool {
 	return err == nil && checkHash(h) == nil
 }
 
-// PruneOptions say what berth image prune removes besides the build cache
-// and unreferenced content.
+// PruneOptions say what berth image prune removes besides unreferenced
+// content.
 type PruneOptions struct {
 	// All removes every name no project recorded whose image no
 	// container uses (docker image prune -a).
 	All bool
-	// KeepBuildCache keeps the build cache.
+	// AllBuildCache drops the whole build cache; without it, only the
+	// entries that keep a layer no remaining image has go, so a project's
+	// built image still plans "no changes".
+	AllBuildCache bool
+	// KeepBuildCache keeps the build cache whole.
 	KeepBuildCache bool
 }
 
-// Prune drops the build cache (unless opts.KeepBuildCache), with All the
-// names berth build, pull, tag and load recorded whose images no
-// container uses, and collects what nothing needs any more: blobs,
+// Prune removes, with All, the names berth build, pull, tag and load
+// recorded whose images no container uses; then the build cache entries
+// that keep layers no remaining image has (all of them with
+// AllBuildCache); then collects what nothing needs any more: blobs,
 // unpacked layers, work a crash left behind. Images a project recorded,
 // and those containers use, stay.
 func (s *Store) Prune(ctx context.Context, opts PruneOptions, users Users) (*Removed, error) {
 	before := s.usage()
 	removed := &Removed{}
-	if !opts.KeepBuildCache {
-		if err := s.updateBuildCache(func(c *buildCache) bool {
-			removed.BuildCache = len(c.Entries)
-			c.Entries = map[string]*BuildCacheEntry{}
-			return removed.BuildCache > 0
-		}); err != nil {
-			return nil, err
-		}
-		if err := os.RemoveAll(s.contextSumsDir()); err != nil {
-			return nil, err
-		}
+	unlock, err := s.lock(lockContent, unix.LOCK_SH)
+	if err != nil {
+		return nil, err
 	}
 	if opts.All {
-		unlock, err := s.lock(lockContent, unix.LOCK_SH)
-		if err != nil {
-			return nil, err
-		}
 		err = s.updateRecords(func(recs *records) bool {
 			changed := false
 			deleted := map[v1.Hash]bool{}
@@ -326,16 +319,66 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions, users Users) (*Rem
 			sort.Strings(removed.Deleted)
 			return changed
 		})
-		unlock()
-		if err != nil {
-			return nil, err
-		}
+	}
+	if err == nil && !opts.KeepBuildCache {
+		err = s.pruneBuildCache(opts.AllBuildCache, removed)
+	}
+	unlock()
+	if err != nil {
+		return nil, err
 	}
 	if err := s.GC(ctx); err != nil {
 		return removed, err
 	}
 	removed.Reclaimed = max(before-s.usage(), 0)
 	return removed, nil
+}
+
+// pruneBuildCache drops the cache entries whose image has a layer no
+// named image has (all, with all). The caller holds lockContent.
+func (s *Store) pruneBuildCache(all bool, removed *Removed) error {
+	recs, err := s.readRecords()
+	if err != nil {
+		return err
+	}
+	named := map[v1.Hash]bool{}
+	for _, r := range recs.Images {
+		m, err := readBlobAs(s.blobPath(r.Digest), v1.ParseManifest)
+		if err != nil {
+			// Unknown layers: keep the cache rather than guess.
+			return nil
+		}
+		for _, l := range m.Layers {
+			named[l.Digest] = true
+		}
+	}
+	err = s.updateBuildCache(func(c *buildCache) bool {
+		for key, e := range c.Entries {
+			drop := all
+			if !drop {
+				m, err := readBlobAs(s.blobPath(e.Manifest), v1.ParseManifest)
+				if err != nil {
+					drop = true
+				} else {
+					for _, l := range m.Layers {
+						drop = drop || !named[l.Digest]
+					}
+				}
+			}
+			if drop {
+				delete(c.Entries, key)
+				removed.BuildCache++
+			}
+		}
+		return removed.BuildCache > 0
+	})
+	if err != nil {
+		return err
+	}
+	if all {
+		return os.RemoveAll(s.contextSumsDir())
+	}
+	return nil
 }
 
 // usage is the store's size on disk, 0 when it cannot be read.
