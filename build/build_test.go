@@ -1,7 +1,9 @@
 package build
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -34,6 +36,7 @@ func TestMain(m *testing.M) {
 }
 
 type env struct {
+	root   string
 	store  *image.Store
 	runner *container.Driver
 	b      *Builder
@@ -55,7 +58,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{store: store, runner: d, b: New(store, d)}
+	return &env{root: root, store: store, runner: d, b: New(store, d)}
 }
 
 func unique() string {
@@ -340,5 +343,105 @@ func TestImageBuildBlock(t *testing.T) {
 	}
 	if obs, err := e.store.Observe(ctx, addr, created); err != nil || obs.Health != resource.Healthy {
 		t.Errorf("observe: %+v, %v", obs, err)
+	}
+}
+
+// TestRunDeletionsBecomeWhiteouts: what a RUN step deletes is deleted in
+// the image: overlayfs's whiteouts and opaque directories become OCI
+// whiteouts in the layer, and back into overlayfs's when unpacked.
+func TestRunDeletionsBecomeWhiteouts(t *testing.T) {
+	e := newEnv(t)
+	base := "test/base-" + unique()
+	e.baseImage(t, base)
+	dir := project(t, map[string]string{"Dockerfile": "FROM " + base + "\nRUN rm /etc/group && rm -rf /www && mkdir /www && echo new > /www/new\n"})
+	res, err := e.b.Run(context.Background(), Options{Context: dir, Tags: []string{"test/wh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := e.store.ImageByDigest(res.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := img.Manifest.Layers[len(img.Manifest.Layers)-1]
+	f, err := os.Open(filepath.Join(e.root, "images", "blobs", "sha256", top.Digest.Hex))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var names []string
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, hdr.Name)
+	}
+	for _, want := range []string{"etc/.wh.group", "www/.wh..wh..opq", "www/new"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("the RUN layer lacks %s: %v", want, names)
+		}
+	}
+	if out := e.run(t, "test/wh", "sh", "-c", "ls /www; test -e /etc/group || echo no-group"); out != "new\nno-group\n" {
+		t.Errorf("in the image: %q", out)
+	}
+}
+
+// TestCopyAndAdd: --chown and --chmod, copying into a symlinked
+// directory of the image, ADD unpacking a local tar, and another stage's
+// files.
+func TestCopyAndAdd(t *testing.T) {
+	e := newEnv(t)
+	base := "test/base-" + unique()
+	e.baseImage(t, base)
+	var tgz bytes.Buffer
+	zw := gzip.NewWriter(&tgz)
+	tw := tar.NewWriter(zw)
+	for _, f := range []struct{ name, body string }{{"pkg/a.txt", "a\n"}, {"pkg/b.txt", "b\n"}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o640, Size: int64(len(f.body)), Typeflag: tar.TypeReg, Uid: 7, Gid: 7}); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tw.Write([]byte(f.body))
+	}
+	_ = tw.Close()
+	_ = zw.Close()
+	dir := project(t, map[string]string{
+		"Dockerfile": "FROM " + base + " AS one\nRUN ln -s /www /site && echo made > /made\n" +
+			"COPY --chown=nobody:nogroup --chmod=600 conf.txt /site/conf.txt\n" +
+			"ADD pkg.tar.gz /opt/\nCOPY *.md /docs/\n" +
+			"FROM " + base + "\nCOPY --from=one /made /www/index.html /copied/\n",
+		"conf.txt": "secret\n",
+		"one.md":   "1\n",
+		"two.md":   "2\n",
+	})
+	if err := os.WriteFile(filepath.Join(dir, "pkg.tar.gz"), tgz.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.b.Run(context.Background(), Options{Context: dir, Target: "one", Tags: []string{"test/one"}}); err != nil {
+		t.Fatal(err)
+	}
+	out := e.run(t, "test/one", "sh", "-c", "stat -c '%U:%G %a' /www/conf.txt; cat /opt/pkg/a.txt; stat -c '%u %a' /opt/pkg/b.txt; ls /docs")
+	if want := "nobody:nogroup 600\na\n7 640\none.md\ntwo.md\n"; out != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+	if _, err := e.b.Run(context.Background(), Options{Context: dir, Tags: []string{"test/two"}}); err != nil {
+		t.Fatal(err)
+	}
+	if out := e.run(t, "test/two", "sh", "-c", "cat /copied/made /copied/index.html"); out != "made\nhello from busybox\n" {
+		t.Errorf("from the other stage: %q", out)
+	}
+}
+
+func TestImportChanges(t *testing.T) {
+	cfg, err := Changes([]string{`CMD ["sh"]`, "ENV A=1 B=2", "WORKDIR /srv", "EXPOSE 80", "USER nobody", "LABEL k=v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Cmd, []string{"sh"}) || !slices.Equal(cfg.Env, []string{"A=1", "B=2"}) || cfg.WorkingDir != "/srv" ||
+		cfg.User != "nobody" || cfg.Labels["k"] != "v" || len(cfg.ExposedPorts) != 1 {
+		t.Errorf("config %+v", cfg)
+	}
+	if _, err := Changes([]string{"RUN true"}); err == nil {
+		t.Error("RUN accepted as a change")
 	}
 }

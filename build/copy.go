@@ -135,10 +135,11 @@ func (r *run) copyStep(st *stage, cp *copySpec, text string) (*image.Image, erro
 		srcRoot = r.ctx.root
 		srcs = cp.matches
 	}
-	own, err := chownOf(rootfs, cp.chown)
+	chown, err := chownOf(rootfs, cp.chown)
 	if err != nil {
 		return nil, err
 	}
+	own := chown
 	if own == nil && cp.fromImg == nil {
 		own = &owner{} // context files become root's, as in Docker
 	}
@@ -170,7 +171,7 @@ func (r *run) copyStep(st *stage, cp *copySpec, text string) (*image.Image, erro
 			destIsDir = true
 		}
 	}
-	w := &writer{root: rootfs, own: own, mode: mode}
+	w := &writer{root: rootfs, own: own, chown: chown, mode: mode}
 	for _, rel := range srcs {
 		src := filepath.Join(srcRoot, filepath.FromSlash(rel))
 		fi, err := os.Lstat(src)
@@ -263,9 +264,12 @@ func chownOf(rootfs, spec string) (*owner, error) {
 // else runs in that root meanwhile.
 type writer struct {
 	root string
-	own  *owner       // nil: keep the source's owner
-	mode *os.FileMode // nil: keep the source's mode
-	dirs []dirTime
+	own  *owner // nil: keep the source's owner
+	// chown is --chown's owner: an archive ADD unpacks keeps its own
+	// owners without it.
+	chown *owner
+	mode  *os.FileMode // nil: keep the source's mode
+	dirs  []dirTime
 }
 
 type dirTime struct {
@@ -528,8 +532,8 @@ func (w *writer) unpackArchive(src, rel string) (bool, error) {
 		}
 		target := path.Join(rel, name)
 		uid, gid := hdr.Uid, hdr.Gid
-		if w.own != nil {
-			uid, gid = w.own.uid, w.own.gid
+		if w.chown != nil {
+			uid, gid = w.chown.uid, w.chown.gid
 		}
 		mode := uint32(hdr.Mode & 0o7777)
 		if w.mode != nil {
