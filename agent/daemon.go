@@ -96,7 +96,10 @@ func Serve(ctx context.Context, cfg Config, opts DaemonOptions) (err error) {
 	// The supervisor: restart policies, health checks, the events bus.
 	// The verbs tell it what a person did, and read health and events
 	// from it.
-	sup, err := supervise.New(host.containers, supervise.Config{Dir: host.superviseDir, Logger: log.With("component", "supervise")})
+	sup, err := supervise.New(host.containers, supervise.Config{
+		Dir: host.superviseDir, Logger: log.With("component", "supervise"),
+		Recorded: host.recordedContainers, // drift: containers removed outside berth
+	})
 	if err != nil {
 		return err
 	}

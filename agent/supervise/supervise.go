@@ -77,7 +77,7 @@ func DefaultConfig(stateDir string) Config {
 	return Config{
 		Dir:           filepath.Join(stateDir, "supervise"),
 		ScanInterval:  time.Second,
-		DriftInterval: 5 * time.Second,
+		DriftInterval: 2 * time.Second,
 		HistorySize:   1000,
 	}
 }
