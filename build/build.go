@@ -125,6 +125,10 @@ type Result struct {
 	ID     v1.Hash `json:"id"`     // the config's
 	Steps  int     `json:"steps"`
 	Cached int     `json:"cached"`
+	// Key is the build cache key of the image's last step; for a
+	// cache-only build that misses (returned with image.ErrNotCached), the
+	// key of the first step the cache lacks.
+	Key string `json:"key"`
 	// Tags are the names recorded.
 	Tags     []string      `json:"tags,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
@@ -182,6 +186,9 @@ func (b *Builder) Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	r := &run{b: b, opts: opts, df: df, cache: cache, stages: map[int]*image.Image{}}
 	img, err := r.build(ctx)
+	if errors.Is(err, image.ErrNotCached) {
+		return &Result{Key: r.lastKey, Steps: r.total, Cached: r.cached}, err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -190,12 +197,16 @@ func (b *Builder) Run(ctx context.Context, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	return &Result{Digest: img.Digest, ID: img.ID, Steps: r.total, Cached: r.cached, Tags: opts.Tags, Duration: time.Since(start)}, nil
+	key := r.lastKey
+	if key == "" {
+		key = img.Digest.String() // a Dockerfile of FROM lines only
+	}
+	return &Result{Digest: img.Digest, ID: img.ID, Steps: r.total, Cached: r.cached, Key: key, Tags: opts.Tags, Duration: time.Since(start)}, nil
 }
 
 // Build builds an image's build block: the image store's Builder. The
 // image's name is recorded by the store, not here.
-func (b *Builder) Build(ctx context.Context, spec *resource.ImageBuildSpec, cacheOnly bool) (v1.Hash, error) {
+func (b *Builder) Build(ctx context.Context, spec *resource.ImageBuildSpec, cacheOnly bool) (v1.Hash, string, error) {
 	res, err := b.Run(ctx, Options{
 		Context:    spec.Context,
 		Dockerfile: spec.Dockerfile,
@@ -204,8 +215,8 @@ func (b *Builder) Build(ctx context.Context, spec *resource.ImageBuildSpec, cach
 		Network:    spec.Network,
 		CacheOnly:  cacheOnly,
 	})
-	if err != nil {
-		return v1.Hash{}, err
+	if res == nil {
+		return v1.Hash{}, "", err
 	}
-	return res.Digest, nil
+	return res.Digest, res.Key, err
 }

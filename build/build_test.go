@@ -344,6 +344,18 @@ func TestImageBuildBlock(t *testing.T) {
 	if obs, err := e.store.Observe(ctx, addr, created); err != nil || obs.Health != resource.Healthy {
 		t.Errorf("observe: %+v, %v", obs, err)
 	}
+	// A changed argument: the digest is known after apply, the build key
+	// now, and it differs, so the plan shows the change.
+	bv["args"] = cty.MapVal(map[string]cty.Value{"MSG": cty.StringVal("changed")})
+	vals["build"] = cty.ObjectVal(bv)
+	changed, err := e.store.Preview(ctx, addr, created, cty.ObjectVal(vals))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := changed.GetAttr("build_key")
+	if changed.GetAttr("digest").IsKnown() || !key.IsKnown() || key.RawEquals(created.GetAttr("build_key")) {
+		t.Errorf("a changed build planned digest %#v, build key %#v (built: %#v)", changed.GetAttr("digest"), key, created.GetAttr("build_key"))
+	}
 }
 
 // TestRunDeletionsBecomeWhiteouts: what a RUN step deletes is deleted in

@@ -50,7 +50,10 @@ type run struct {
 	total    int
 	step     int
 	cached   int
-	ctx      *contextDir // the build context, read once
+	// lastKey is the cache key of the last step looked up: the build's
+	// key (Result.Key).
+	lastKey string
+	ctx     *contextDir // the build context, read once
 }
 
 // stage is the state of the stage being built.
@@ -356,6 +359,7 @@ func (r *run) dispatch(ctx context.Context, st *stage, c instructions.Command, t
 		extra += "\x00" + inputs
 	}
 	key := cacheKey(st.img.Digest.String(), string(desc), extra)
+	r.lastKey = key
 	start := time.Now()
 	if !r.opts.NoCache {
 		if e := r.cache[key]; e != nil {

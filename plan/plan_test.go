@@ -36,6 +36,7 @@ func preview(_ context.Context, addr resource.Addr, _, desired cty.Value) (cty.V
 		"digest":      cty.StringVal(sum),
 		"ref":         cty.StringVal(desired.GetAttr("name").AsString() + "@" + sum),
 		"repo_digest": cty.NullVal(cty.String), // not pulled
+		"build_key":   cty.NullVal(cty.String), // not built
 	}), nil
 }
 

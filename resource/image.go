@@ -34,6 +34,11 @@ var ImageSchema = &Schema{
 		// A changed repo_digest with the same digest (an index that gained
 		// another platform) changes no byte this host runs: in place.
 		"repo_digest": {Type: cty.String, Computed: true, Update: InPlace, Doc: "pulled images: the digest pull resolves to in its registry (a multi-platform index, or the manifest), as berth.lock.hcl pins it"},
+		// Known at plan time even when the digest is not: the build cache's
+		// key of the last step the cache answers (every step's, once
+		// built), so a changed context, Dockerfile or argument shows as a
+		// change before anything runs.
+		"build_key": {Type: cty.String, Computed: true, Reason: "build inputs changed", Doc: "built images: the build cache key of the image's last step"},
 	},
 	Blocks: map[string]*Block{
 		"build": {Nesting: NestingSingle, Doc: "build the image from a Dockerfile", Schema: &Schema{Attributes: map[string]*Attribute{
@@ -127,6 +132,7 @@ type ImageSpec struct {
 	Digest     string `cty:"digest"`
 	Ref        string `cty:"ref"`
 	RepoDigest string `cty:"repo_digest"`
+	BuildKey   string `cty:"build_key"`
 
 	Build ImageBuildSpec `cty:"build"`
 }

@@ -77,6 +77,16 @@ container "app" {
 	if plan := h.must("plan", "-no-color"); !strings.Contains(plan, "No changes") {
 		t.Errorf("a plan after the build, nothing changed:\n%s", plan)
 	}
+	// A changed file in the context: the plan says so before anything
+	// runs, and puts it back: no changes again.
+	h.write("app/page.txt", "another page\n")
+	if code, plan := h.berth("plan", "-no-color", "-detailed-exitcode"); code != 2 || !strings.Contains(plan, "image.app must be replaced: build inputs changed") {
+		t.Errorf("a plan after a context change: exit %d\n%s", code, plan)
+	}
+	h.write("app/page.txt", "a page\n")
+	if plan := h.must("plan", "-no-color"); !strings.Contains(plan, "No changes") {
+		t.Errorf("a plan after the change was undone:\n%s", plan)
+	}
 	// The same build from the CLI: every step from the cache, as JSON.
 	out = h.mustCLI("build", "--json", "--build-arg", "GREETING=hello from a build block", "-t", "e2e/app:1", "app")
 	cached := strings.Count(out, `"kind":"cached"`)

@@ -34,7 +34,11 @@ import (
 // cacheOnly it executes nothing and fails with ErrNotCached unless every
 // step is in the build cache, which is what Preview asks at plan time.
 type Builder interface {
-	Build(ctx context.Context, spec *resource.ImageBuildSpec, cacheOnly bool) (digest v1.Hash, err error)
+	// Build returns the built image's manifest digest and its build key:
+	// the cache key of its last step. A cache-only build that misses
+	// returns ErrNotCached and the key of the first step the cache lacks,
+	// which changes whenever the build's inputs do.
+	Build(ctx context.Context, spec *resource.ImageBuildSpec, cacheOnly bool) (digest v1.Hash, key string, err error)
 }
 
 // ErrNotCached is what a cache-only build fails with when a step would

@@ -21,12 +21,20 @@ func (s *Store) previewBuild(ctx context.Context, addr resource.Addr, desired ct
 		return cty.NilVal, err
 	}
 	img, err := s.buildSpec(ctx, spec, true)
-	if errors.Is(err, ErrNotCached) {
+	var miss *notCached
+	if errors.As(err, &miss) {
+		// The digest is known after apply; the key says now that the
+		// inputs changed.
+		key := cty.UnknownVal(cty.String)
+		if miss.key != "" {
+			key = cty.StringVal(miss.key)
+		}
 		return resource.WithAttrs(desired, map[string]cty.Value{
 			"id":          cty.UnknownVal(cty.String),
 			"digest":      cty.UnknownVal(cty.String),
 			"ref":         cty.UnknownVal(cty.String),
 			"repo_digest": cty.NullVal(cty.String),
+			"build_key":   key,
 		}), nil
 	}
 	if err != nil {
@@ -41,9 +49,27 @@ func (s *Store) buildSpec(ctx context.Context, spec *resource.ImageSpec, cacheOn
 	if s.builder == nil {
 		return nil, errors.New("this image store cannot build images (no builder wired in)")
 	}
-	digest, err := s.builder.Build(ctx, &spec.Build, cacheOnly)
+	digest, key, err := s.builder.Build(ctx, &spec.Build, cacheOnly)
+	if errors.Is(err, ErrNotCached) {
+		return nil, &notCached{key: key, err: err}
+	}
 	if err != nil {
 		return nil, err
 	}
-	return s.loadImage(digest)
+	img, err := s.loadImage(digest)
+	if err != nil {
+		return nil, err
+	}
+	img.BuildKey = key
+	return img, nil
 }
+
+// notCached is a cache-only build's miss, with the key of the first step
+// the cache lacks.
+type notCached struct {
+	key string
+	err error
+}
+
+func (e *notCached) Error() string { return e.err.Error() }
+func (e *notCached) Unwrap() error { return e.err }

@@ -49,6 +49,9 @@ func (s *Store) Preview(ctx context.Context, addr resource.Addr, prior, desired 
 			if !desired.GetAttr("pull").IsKnown() {
 				unknown["repo_digest"] = cty.UnknownVal(cty.String)
 			}
+			if !desired.GetAttr("build").IsWhollyKnown() {
+				unknown["build_key"] = cty.UnknownVal(cty.String)
+			}
 			return resource.WithAttrs(desired, unknown), nil
 		}
 	}
@@ -329,7 +332,7 @@ func decodeSpec(addr resource.Addr, v cty.Value) (*resource.ImageSpec, error) {
 	if v.IsNull() {
 		return nil, fmt.Errorf("%s: no value", addr)
 	}
-	for _, a := range []string{"id", "digest", "ref", "repo_digest"} {
+	for _, a := range []string{"id", "digest", "ref", "repo_digest", "build_key"} {
 		if !v.GetAttr(a).IsKnown() {
 			v = resource.WithAttrs(v, map[string]cty.Value{a: cty.NullVal(cty.String)})
 		}
@@ -379,10 +382,15 @@ func filled(desired cty.Value, name string, img *storedImage) cty.Value {
 	if img.RepoDigest != (v1.Hash{}) {
 		repo = cty.StringVal(img.RepoDigest.String())
 	}
+	key := cty.NullVal(cty.String)
+	if img.BuildKey != "" {
+		key = cty.StringVal(img.BuildKey)
+	}
 	return resource.WithAttrs(desired, map[string]cty.Value{
 		"id":          cty.StringVal(img.ID.String()),
 		"digest":      cty.StringVal(img.Digest.String()),
 		"ref":         cty.StringVal(name + "@" + img.Digest.String()),
 		"repo_digest": repo,
+		"build_key":   key,
 	})
 }

@@ -20,6 +20,8 @@ type storedImage struct {
 	Config    *v1.ConfigFile
 	// RepoDigest is what a pulled image's reference resolved to.
 	RepoDigest v1.Hash
+	// BuildKey is a built image's build cache key (resource build_key).
+	BuildKey string
 }
 
 // loadImage reads a stored manifest and its config and checks that every

@@ -120,6 +120,9 @@ func fillComputed(addr resource.Addr, v cty.Value) cty.Value {
 		if addr.Kind == resource.KindImage && name == "repo_digest" && v.GetAttr("pull").IsNull() {
 			continue // as the image driver: only a pulled image has one
 		}
+		if addr.Kind == resource.KindImage && name == "build_key" && v.GetAttr("build").IsNull() {
+			continue // and only a built image a build key
+		}
 		switch {
 		case a.Type == cty.String:
 			set[name] = cty.StringVal(fmt.Sprintf("%s-%s", addr, name))
