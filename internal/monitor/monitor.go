@@ -145,28 +145,39 @@ func writeJSON(path string, v any) error {
 // StartTicks is when process pid started, in clock ticks since boot: with
 // the pid, it names one process for good.
 func StartTicks(pid int) (uint64, error) {
+	_, ticks, err := stat(pid)
+	return ticks, err
+}
+
+// stat reads the state (R, S, Z …) and start time of process pid.
+func stat(pid int) (state byte, ticks uint64, err error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name, in parentheses, may hold spaces: count fields
-	// after its closing parenthesis. starttime is field 22 of stat(5).
+	// after its closing parenthesis. state is field 3 of stat(5),
+	// starttime field 22.
 	s := string(data)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	fields := strings.Fields(s[i+1:])
-	if len(fields) < 20 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	if len(fields) < 20 || len(fields[0]) != 1 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
-	return strconv.ParseUint(fields[19], 10, 64)
+	ticks, err = strconv.ParseUint(fields[19], 10, 64)
+	return fields[0][0], ticks, err
 }
 
-// Alive reports whether the monitor that r describes still runs.
+// Alive reports whether the monitor that r describes still runs. A
+// monitor that exited and waits to be reaped (a zombie: its parent died,
+// and the host's init reaps at its own pace) is not alive: it writes
+// nothing more.
 func (r Record) Alive() bool {
-	ticks, err := StartTicks(r.Pid)
-	return err == nil && ticks == r.StartTicks
+	state, ticks, err := stat(r.Pid)
+	return err == nil && ticks == r.StartTicks && state != 'Z' && state != 'X'
 }
 
 // Run is the monitor: it records itself, says so on status, logs the

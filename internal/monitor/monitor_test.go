@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/seed-e88ffcd2/berth/internal/logfile"
 	"github.com/seed-e88ffcd2/berth/internal/testutil"
@@ -115,5 +116,36 @@ func TestStartTicksNamesAProcess(t *testing.T) {
 	}
 	if (Record{Pid: os.Getpid(), StartTicks: a + 1}).Alive() {
 		t.Error("a record with another start time is alive")
+	}
+}
+
+func TestAZombieIsNotAlive(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	pid := cmd.Process.Pid
+	ticks, err := StartTicks(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not reaped: a zombie until Wait.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		state, _, err := stat(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state == 'Z' {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("true did not exit: state %c", state)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if (Record{Pid: pid, StartTicks: ticks}).Alive() {
+		t.Error("a zombie is alive")
 	}
 }
