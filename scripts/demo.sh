@@ -42,6 +42,29 @@ fetch "http://$ip:8080/"
 step "a second plan says no changes (-detailed-exitcode: 0 = none, 2 = changes)"
 $berth plan -dir "$ex" -detailed-exitcode
 
+step "the agent supervises it: berth agent in the background, berth ps shows its health"
+$berth agent >"$BERTH_RUN_DIR/agent.log" 2>&1 &
+agent=$!
+trap 'kill $agent 2>/dev/null || true' EXIT
+waitfor() { # what, command that succeeds once it holds
+  local what=$1; shift
+  for _ in $(seq 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  echo "timed out waiting for $what" >&2; cat "$BERTH_RUN_DIR/agent.log" >&2; exit 1
+}
+waitfor "the container to be healthy" bash -c "$berth ps | grep -q '(healthy)'"
+$berth ps
+
+step "kill its process behind berth's back: restart = \"always\" brings it back"
+pid=$($berth inspect hello-web | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -1)
+since=$(date +%s)
+kill -9 "$pid"
+waitfor "the restart" bash -c "$berth events --since $since --until 0s | grep -q restart"
+waitfor "the container to be healthy again" bash -c "$berth ps | grep -q '(healthy)'"
+$berth events --since "$since" --until 0s --filter event=die --filter event=restart
+$berth ps
+kill $agent; wait $agent || true
+trap - EXIT
+
 step "berth destroy"
 $berth destroy -dir "$ex" -auto-approve -delete-volume-data
 

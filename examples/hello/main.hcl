@@ -49,6 +49,14 @@ container "web" {
     cpus   = 0.5
     pids   = 64
   }
+
+  # Run by the agent (berth agent) in the container; berth ps shows the
+  # state, and restart = "always" brings the container back if it dies.
+  healthcheck {
+    command  = ["/hello", "-check", "http://127.0.0.1:8080/healthz"]
+    interval = "2s"
+    timeout  = "2s"
+  }
 }
 
 output "url" {

@@ -1,7 +1,8 @@
 // Command hello is the demo's web application: a static Go program that
 // berth packages into an image from a directory. It serves a page that
 // counts its visits in a file on a volume, so the demo shows the volume
-// keeping data, and /healthz for health checks.
+// keeping data, and /healthz for health checks, which the image has no
+// shell or wget to run: "hello -check URL" is the check.
 package main
 
 import (
@@ -13,9 +14,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "-check" {
+		os.Exit(check(os.Args[2]))
+	}
 	addr := envOr("LISTEN", ":8080")
 	dataDir := envOr("DATA_DIR", "/data")
 	greeting := envOr("GREETING", "Hello from berth")
@@ -35,6 +40,23 @@ func main() {
 	})
 	log.Printf("hello: listening on %s, data in %s", addr, dataDir)
 	log.Fatal(http.ListenAndServe(addr, nil))
+}
+
+// check fetches url and says whether it answered 200 OK: 0 if so, 1 if
+// not, as a health check's exit code.
+func check(url string) int {
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, resp.Status)
+		return 1
+	}
+	return 0
 }
 
 // bump increments the counter kept in path and returns the new count.
