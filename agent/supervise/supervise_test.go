@@ -535,3 +535,41 @@ func TestAutoRemove(t *testing.T) {
 		t.Errorf("starts = %v", rt.startLog())
 	}
 }
+
+func TestHealthcheckChangedInPlace(t *testing.T) {
+	rt := newFake()
+	var mu sync.Mutex
+	var seen []string
+	rt.exec = func(_ string, args []string) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, strings.Join(args, " "))
+		return 0, nil
+	}
+	rt.add("web", "no", &resource.HealthcheckSpec{Command: []string{"old"}, Interval: "10ms", Retries: 1})
+	s, events, _ := started(t, rt, Config{Dir: t.TempDir()})
+	next(t, events, "web", EventHealthStatus, func(e Event) bool { return e.Health == HealthStarting })
+	next(t, events, "web", EventHealthStatus, func(e Event) bool { return e.Health == HealthHealthy })
+
+	// berth apply changes it in place: the new check runs, the state stays.
+	rt.mu.Lock()
+	rt.ctrs["web"].info.Healthcheck = &resource.HealthcheckSpec{Command: []string{"new"}, Interval: "10ms", Retries: 1}
+	rt.mu.Unlock()
+	s.Poke()
+	eventually(t, "the new check runs", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen[len(seen)-1] == "new"
+	})
+	if h, _ := s.Health("web"); h.Status != HealthHealthy {
+		t.Errorf("health after the change = %+v", h)
+	}
+	none(t, events, "web", EventHealthStatus, 100*time.Millisecond)
+
+	// And removed: no health any more.
+	rt.mu.Lock()
+	rt.ctrs["web"].info.Healthcheck = nil
+	rt.mu.Unlock()
+	s.Poke()
+	eventually(t, "the health is gone", func() bool { _, ok := s.Health("web"); return !ok })
+}
