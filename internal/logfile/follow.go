@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -64,21 +65,12 @@ func Open(path string, o Options) (*Reader, error) {
 		o.Poll = 100 * time.Millisecond
 	}
 	r := &Reader{path: path, o: o, seen: map[uint64]bool{}}
-	var segs []*segment
-	for _, p := range Files(path) {
-		s, err := openSegment(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // rotated away meanwhile
-		} else if err != nil {
-			r.closeAll(segs)
-			return nil, err
-		}
-		if r.seen[s.ino] {
-			s.f.Close()
-			continue
-		}
+	segs, err := snapshot(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range segs {
 		r.seen[s.ino] = true
-		segs = append(segs, s)
 	}
 	if o.Tail >= 0 {
 		var err error
@@ -89,6 +81,49 @@ func Open(path string, o Options) (*Reader, error) {
 	}
 	r.segs = segs
 	return r, nil
+}
+
+// snapshot opens every file of the log, oldest first, as one consistent
+// picture: a rotation renames every file, so one that ran while the files
+// were listed and opened one by one would have them opened out of order (a
+// file listed at PATH.2 opened after it moved to PATH.3) or missed. After
+// opening, a new listing must name the same files and each name still hold
+// the file opened under it; otherwise it starts over.
+func snapshot(path string) ([]*segment, error) {
+	for attempt := 0; ; attempt++ {
+		files := Files(path)
+		segs := make([]*segment, 0, len(files))
+		stable := true
+		for _, p := range files {
+			s, err := openSegment(p)
+			if errors.Is(err, fs.ErrNotExist) {
+				stable = false // rotated away meanwhile
+				continue
+			} else if err != nil {
+				closeSegments(segs)
+				return nil, err
+			}
+			segs = append(segs, s)
+		}
+		// The listing itself may have been cut short by a rotation that
+		// moved the oldest file past where it looked: list again.
+		if stable && !slices.Equal(files, Files(path)) {
+			stable = false
+		}
+		if stable {
+			for i, p := range files {
+				if st, err := os.Stat(p); err != nil || inode(st) != segs[i].ino {
+					stable = false
+					break
+				}
+			}
+		}
+		if stable || attempt >= 100 {
+			return segs, nil
+		}
+		closeSegments(segs)
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func openSegment(p string) (*segment, error) {
@@ -299,24 +334,16 @@ func (r *Reader) rotated() (more bool, err error) {
 		}
 		return false, nil
 	}
-	// Files newer than the one being read: those after it in the list, or
-	// every one when it is no longer listed (rotated out, or none was open).
-	files := Files(r.path)
-	from := 0
-	if r.cur != nil {
-		for i, p := range files {
-			if st, err := os.Stat(p); err == nil && inode(st) == r.cur.ino {
-				from = i + 1
-			}
-		}
+	// Every file not seen before is newer than all that were: the first
+	// look (Open) saw every file there was, and each look after it queues
+	// every new one. Going by what was seen rather than by where the file
+	// being read now stands keeps a file that a rotation moved during the
+	// look from being taken for an older one.
+	segs, err := snapshot(r.path)
+	if err != nil {
+		return false, err
 	}
-	for _, p := range files[from:] {
-		s, err := openSegment(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		} else if err != nil {
-			return more, err
-		}
+	for _, s := range segs {
 		if r.seen[s.ino] {
 			s.f.Close()
 			continue
@@ -340,7 +367,9 @@ func (r *Reader) Close() error {
 	return nil
 }
 
-func (r *Reader) closeAll(segs []*segment) {
+func (r *Reader) closeAll(segs []*segment) { closeSegments(segs) }
+
+func closeSegments(segs []*segment) {
 	for _, s := range segs {
 		s.f.Close()
 	}

@@ -124,13 +124,19 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 // Files lists the files of the log at path that exist, oldest first.
+//
+// A rotation renames PATH.N-1 to PATH.N down to PATH to PATH.1, so while
+// one runs a single index may be missing with older files beyond it; one
+// gap is looked past, or a reader listing mid-rotation would skip a file.
 func Files(path string) []string {
 	var rotated []string
-	for i := 1; ; i++ {
+	for i, misses := 1, 0; misses < 2; i++ {
 		p := path + "." + strconv.Itoa(i)
 		if _, err := os.Stat(p); err != nil {
-			break
+			misses++
+			continue
 		}
+		misses = 0
 		rotated = append(rotated, p)
 	}
 	out := make([]string, 0, len(rotated)+1)
