@@ -39,6 +39,7 @@ bench: deps build cni
 	BERTH_CNI_PATH=$(CNI) $(GO) test -tags $(TAGS) -count=1 -run '^$$' -bench . -benchtime 20x ./... | grep -E '^(Benchmark|ok|FAIL|---)'
 	bench/apply.sh 10
 	bench/build.sh
+	bench/memory.sh 50
 
 clean:
 	rm -rf bin examples/*/rootfs
