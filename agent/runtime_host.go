@@ -66,15 +66,15 @@ func (r *HostRuntime) describe(in container.Info) Container {
 		st, err = supervise.ReadState(r.h.superviseDir, in.Name)
 		ok = err == nil
 	}
-	if !ok {
-		return c
+	if !ok && r.h.supervisor() == nil {
+		return c // never supervised; with an agent, just made
 	}
 	c.RestartCount = st.RestartCount
 	c.Restarting = in.Status == container.StatusExited && !st.RestartingAt.IsZero()
-	if st.Health != nil && in.Status == container.StatusRunning {
-		c.Health = st.Health.Status
-		h := *st.Health
-		c.HealthCheck = &h
+	// The health of this run: a run just started is "starting" until
+	// the supervisor checks it, whatever the last one was.
+	if h := st.HealthOf(in); h != nil {
+		c.Health, c.HealthCheck = h.Status, h
 	}
 	return c
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/seed-e88ffcd2/berth/driver/container"
 	"github.com/seed-e88ffcd2/berth/internal/atomicfile"
 	"github.com/seed-e88ffcd2/berth/resource"
 )
@@ -54,8 +55,30 @@ type State struct {
 	// RestartingAt is when a restart the policy decided is due (after
 	// its back-off); zero when none is.
 	RestartingAt time.Time `json:"restarting_at,omitzero"`
-	// Health is nil for a container without a health check.
-	Health *Health `json:"health,omitempty"`
+	// Health is nil for a container without a health check. It
+	// describes the run that started at HealthRun: HealthOf gives the
+	// health of the run in progress.
+	Health    *Health   `json:"health,omitempty"`
+	HealthRun time.Time `json:"health_run,omitzero"`
+}
+
+// HealthOf is the health of the container as in describes it: nil when
+// it has no health check or does not run; "starting", without new
+// probes, for a run the supervisor has not looked at yet (just started),
+// whatever the run before it was.
+func (st State) HealthOf(in container.Info) *Health {
+	if in.Healthcheck == nil || in.Status != container.StatusRunning {
+		return nil
+	}
+	if st.Health != nil && st.HealthRun.Equal(in.StartedAt) {
+		h := *st.Health
+		return &h
+	}
+	h := &Health{Status: HealthStarting}
+	if st.Health != nil {
+		h.Log = st.Health.Log
+	}
+	return h
 }
 
 // recordFormat is the version of the record files; a newer one is not
@@ -108,7 +131,7 @@ func (r *record) state() State {
 	if r.Health != nil {
 		h := *r.Health
 		h.Log = append([]Probe(nil), h.Log...)
-		st.Health = &h
+		st.Health, st.HealthRun = &h, r.HealthRun
 	}
 	return st
 }

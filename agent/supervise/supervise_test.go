@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-e88ffcd2/berth/driver/container"
 	"github.com/seed-e88ffcd2/berth/resource"
 )
 
@@ -572,4 +573,30 @@ func TestHealthcheckChangedInPlace(t *testing.T) {
 	rt.mu.Unlock()
 	s.Poke()
 	eventually(t, "the health is gone", func() bool { _, ok := s.Health("web"); return !ok })
+}
+
+func TestHealthOfTheRunInProgress(t *testing.T) {
+	hc := &resource.HealthcheckSpec{Command: []string{"check"}}
+	t0 := time.Now()
+	healthy := &Health{Status: HealthHealthy, Log: []Probe{{ExitCode: 0}}}
+	st := State{Health: healthy, HealthRun: t0}
+	running := container.Info{Status: container.StatusRunning, StartedAt: t0, Healthcheck: hc}
+	if h := st.HealthOf(running); h == nil || h.Status != HealthHealthy {
+		t.Errorf("same run: %+v", h)
+	}
+	restarted := running
+	restarted.StartedAt = t0.Add(time.Second)
+	if h := st.HealthOf(restarted); h == nil || h.Status != HealthStarting || len(h.Log) != 1 {
+		t.Errorf("a new run: %+v, want starting with the old probes", h)
+	}
+	if h := (State{}).HealthOf(running); h == nil || h.Status != HealthStarting {
+		t.Errorf("never checked: %+v", h)
+	}
+	exited := running
+	exited.Status = container.StatusExited
+	noCheck := running
+	noCheck.Healthcheck = nil
+	if st.HealthOf(exited) != nil || st.HealthOf(noCheck) != nil {
+		t.Error("health of an exited container, or of one without a check")
+	}
 }
