@@ -65,6 +65,10 @@ $berth ps
 kill $agent; wait $agent || true
 trap - EXIT
 
+# The demo's own bridge, to check it goes (other bridges on the host are
+# none of the demo's business).
+bridge=$($berth state show network.front -dir "$ex" -json | grep -o '"bridge": *"[^"]*"' | cut -d'"' -f4)
+
 step "berth destroy"
 $berth destroy -dir "$ex" -auto-approve -delete-volume-data
 
@@ -81,7 +85,7 @@ check "containers" bash -c "ls $state_dir/containers 2>/dev/null"
 check "volumes" bash -c "ls -A $state_dir/volumes 2>/dev/null | grep hello"
 check "mounts" bash -c "grep -E ' ($state_dir|$BERTH_RUN_DIR)' /proc/self/mountinfo"
 check "cgroups" bash -c "ls -d /sys/fs/cgroup/*$BERTH_CGROUP_PARENT /sys/fs/cgroup$BERTH_CGROUP_PARENT 2>/dev/null"
-check "bridges" bash -c "ip -o link show type bridge | grep -o 'bn-[0-9a-f]*'"
+check "bridges" bash -c "ip -o link show type bridge | grep -o '${bridge:-bn-none}:'"
 check "iptables rules" bash -c "iptables-save | grep -i hello"
 [ $left = 0 ] || { echo "demo left things behind" >&2; exit 1; }
 printf '\n%sdemo complete%s\n' "$green" "$reset"
