@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
@@ -67,12 +65,12 @@ func (c *CLI) imagePull(ctx context.Context, args []string) int {
 	if len(pos) != 1 {
 		return c.errorf("image pull takes one registry reference, such as registry.example.com/team/app:1.4")
 	}
-	images, err := agent.OpenImages(agent.DefaultConfig())
+	images, err := c.images()
 	if err != nil {
 		return c.errorf("%v", err)
 	}
 	// Ctrl-C cancels the downloads, and the pull removes what it staged.
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := c.interruptible(ctx)
 	defer stop()
 	view := c.pullView(ctx, *jsonOut)
 	start := time.Now()
@@ -111,7 +109,7 @@ func (c *CLI) imagePush(ctx context.Context, args []string) int {
 	if len(pos) != 2 {
 		return c.errorf("image push takes a stored image (its name, NAME@DIGEST or a digest) and a registry reference, such as: berth image push hello/web registry.example.com/team/web:1")
 	}
-	images, err := agent.OpenImages(agent.DefaultConfig())
+	images, err := c.images()
 	if err != nil {
 		return c.errorf("%v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/seed-e88ffcd2/berth/agent"
 	"github.com/seed-e88ffcd2/berth/dsl"
 	"github.com/seed-e88ffcd2/berth/plan"
 	"github.com/seed-e88ffcd2/berth/resource"
@@ -82,7 +81,7 @@ func (c *CLI) lock(ctx context.Context, args []string) int {
 			return c.errorf("%q is neither an image reference of this configuration nor an image that pulls one (the references are: %s)", n, strings.Join(sortedRefs(refs), ", "))
 		}
 	}
-	images, err := agent.OpenImages(agent.DefaultConfig())
+	images, err := c.images()
 	if err != nil {
 		return c.errorf("%v", err)
 	}

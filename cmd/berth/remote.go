@@ -22,6 +22,8 @@ var sessionCommands = map[string]bool{
 	"state":   true,
 	"exec":    true,
 	"run":     true,
+	"image":   true,
+	"lock":    true,
 }
 
 // runMain runs the command line: through the agent when one answers on
