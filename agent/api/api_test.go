@@ -448,3 +448,93 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestShutdownEndsStreams: a stream that waits for more (a follow) ends
+// when the shutdown begins, with an error line saying why, so the
+// shutdown does not wait for its timeout; a plain request in flight is
+// still waited for, its context not cancelled.
+func TestShutdownEndsStreams(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(Options{Version: "test"})
+	streamEnded := make(chan struct{})
+	srv.Handle("GET /v1/follow", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(streamEnded)
+		lw := NewLineWriter(w)
+		if lw.Write(map[string]int{"n": 1}) != nil {
+			return
+		}
+		<-r.Context().Done() // a follow: lines come until the client goes
+		lw.Fail(r.Context().Err())
+	}))
+	slowStarted, release := make(chan struct{}), make(chan struct{})
+	srv.Handle("POST /v1/slow", JSON(func(r *http.Request, _ *None) (*Ping, error) {
+		close(slowStarted)
+		<-release
+		return &Ping{OK: r.Context().Err() == nil}, nil
+	}))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+
+	c, err := Dial(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	lines, err := c.Stream(context.Background(), http.MethodGet, "/v1/follow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lines.Close()
+	var first map[string]int
+	if err := lines.Next(&first); err != nil || first["n"] != 1 {
+		t.Fatalf("first line: %v, %v", first, err)
+	}
+	slow := make(chan Ping, 1)
+	go func() {
+		var p Ping
+		if err := c.Do(context.Background(), http.MethodPost, "/v1/slow", nil, &p); err != nil {
+			t.Errorf("slow request: %v", err)
+		}
+		slow <- p
+	}()
+	<-slowStarted
+
+	const timeout = 20 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	shutdown := make(chan error, 1)
+	start := time.Now()
+	go func() { shutdown <- srv.Shutdown(ctx) }()
+	select {
+	case <-streamEnded:
+	case <-time.After(timeout / 2):
+		t.Fatal("the shutdown did not end the stream")
+	}
+	var next map[string]int
+	if err := lines.Next(&next); !errors.Is(err, resource.ErrUnavailable) || !strings.Contains(err.Error(), "shutting down") {
+		t.Errorf("the stream's last line: %v (%v)", err, next)
+	}
+	select {
+	case err := <-shutdown:
+		t.Fatalf("Shutdown returned (%v) while a plain request was in flight", err)
+	default:
+	}
+	close(release)
+	if err := <-shutdown; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if d := time.Since(start); d >= timeout {
+		t.Errorf("Shutdown took %v, its whole timeout", d)
+	}
+	if p := <-slow; !p.OK {
+		t.Error("the plain request's context was cancelled by the shutdown")
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}

@@ -33,6 +33,11 @@ type Server struct {
 	version  Version
 	sessions *sessionTable
 
+	// down ends when Shutdown begins: the streams open then end (a
+	// follow would otherwise hold the shutdown for its whole timeout).
+	down   context.Context
+	goDown context.CancelFunc
+
 	mu   sync.Mutex
 	http *http.Server
 }
@@ -50,6 +55,7 @@ func NewServer(o Options) *Server {
 		version:  Version{Version: o.Version, PID: os.Getpid(), Started: time.Now().UTC()},
 		sessions: newSessionTable(o.Runner, log),
 	}
+	s.down, s.goDown = context.WithCancel(context.Background())
 	s.Handle("GET /v1/ping", JSON(func(*http.Request, *None) (*Ping, error) { return &Ping{OK: true}, nil }))
 	s.Handle("GET /v1/version", JSON(func(*http.Request, *None) (*Version, error) { v := s.version; return &v, nil }))
 	s.Handle("POST /v1/sessions", http.HandlerFunc(s.sessions.serveStart))
@@ -92,7 +98,11 @@ func JSON[In, Out any](fn func(r *http.Request, in *In) (*Out, error)) http.Hand
 // methods and for panics.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &statusWriter{ResponseWriter: w}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	r = r.WithContext(ctx)
+	rec := &statusWriter{ResponseWriter: w, down: s.down, cancel: cancel}
+	defer rec.stopWatching()
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -129,11 +139,65 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(rec, r)
 }
 
-// statusWriter remembers the status a handler answered.
+// statusWriter remembers the status a handler answered, and ends the
+// request's context at shutdown once the handler answers a stream.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+
+	down   context.Context    // the server's: ends when Shutdown begins
+	cancel context.CancelFunc // the request's context
+	mu     sync.Mutex
+	stop   func() bool // stops watching down
+	ended  bool        // down ended the request
+}
+
+// streaming makes the request's context end when the server's shutdown
+// begins: a stream (a follow, events, stats) is answered until its client
+// goes, which a shutdown must not wait for. Other requests are waited for.
+func (w *statusWriter) streaming() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stop != nil || w.down == nil {
+		return
+	}
+	w.stop = context.AfterFunc(w.down, func() {
+		w.mu.Lock()
+		w.ended = true
+		w.mu.Unlock()
+		w.cancel()
+	})
+}
+
+// shutDown says whether the server's shutdown ended the request.
+func (w *statusWriter) shutDown() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ended
+}
+
+func (w *statusWriter) stopWatching() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stop != nil {
+		w.stop()
+	}
+}
+
+// statusWriterOf finds the server's statusWriter under w's wrappers.
+func statusWriterOf(w http.ResponseWriter) *statusWriter {
+	for w != nil {
+		if sw, ok := w.(*statusWriter); ok {
+			return sw
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -188,15 +252,17 @@ func (s *Server) Serve(l *net.UnixListener) error {
 	return err
 }
 
-// Shutdown stops accepting connections, sends SIGINT to every running
-// session and waits for them to end and for every other request to be
-// answered. When ctx ends first, the sessions' contexts are cancelled
+// Shutdown stops accepting connections, ends the streams being answered
+// (their clients see an error line saying the agent is shutting down),
+// sends SIGINT to every running session and waits for them to end and for
+// every other request to be answered. When ctx ends first, the sessions' contexts are cancelled
 // (an apply aborts what is in flight), and they get a few more seconds
 // before every connection is closed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	srv := s.http
 	s.mu.Unlock()
+	s.goDown()
 	s.sessions.interruptAll()
 	if srv == nil {
 		return nil

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/seed-e88ffcd2/berth/resource"
 )
 
 // Streaming endpoints (logs, events, stats) answer JSON lines, one value a
@@ -20,13 +22,20 @@ import (
 type LineWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
+	sw      *statusWriter // the Server's, when it serves w
 	started bool
 }
 
 // NewLineWriter starts a JSON-lines answer on w; nothing is sent before the
-// first Write.
+// first Write. When a Server serves w, the request's context ends once the
+// server's Shutdown begins, so a stream that waits for more (a follow)
+// ends then instead of holding the shutdown until its timeout.
 func NewLineWriter(w http.ResponseWriter) *LineWriter {
-	return &LineWriter{w: w, rc: http.NewResponseController(w)}
+	sw := statusWriterOf(w)
+	if sw != nil {
+		sw.streaming()
+	}
+	return &LineWriter{w: w, rc: http.NewResponseController(w), sw: sw}
 }
 
 // Write sends v as one line and flushes it. An error means the client is
@@ -61,6 +70,9 @@ func (l *LineWriter) Start() { l.start() }
 // Fail ends the answer with err: an ordinary JSON error before the first
 // line, a last error line after it.
 func (l *LineWriter) Fail(err error) {
+	if l.sw != nil && l.sw.shutDown() {
+		err = resource.Errorf(resource.ErrUnavailable, "the agent is shutting down: the stream ended")
+	}
 	if !l.started {
 		WriteError(l.w, err)
 		return
