@@ -182,6 +182,11 @@ const locksDir = ".locks"
 // through, nor cleans up what this one is building. The lock file goes
 // when the name is released (the container's directory is gone).
 func (d *Driver) lockName(id string) (unlock func(), err error) {
+	// Names reach here from API requests too: never let one name a path
+	// outside the locks directory.
+	if !validID(id) {
+		return nil, resource.Errorf(resource.ErrNotFound, "no container %q on this host (berth ps -a lists them)", id)
+	}
 	path := filepath.Join(d.cfg.StateDir, locksDir, id+".lock")
 	f, err := filelock.Lock(path)
 	if err != nil {

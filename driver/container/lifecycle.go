@@ -86,8 +86,14 @@ func (d *Driver) Inspect(ctx context.Context, name string) (Info, error) {
 	return d.info(m), nil
 }
 
+// validID reports whether a name can be a container's id: nothing that
+// would make a path of it.
+func validID(name string) bool {
+	return name != "" && !strings.ContainsAny(name, "/\x00") && name != "." && name != ".."
+}
+
 func (d *Driver) byName(name string) (*meta, error) {
-	if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
+	if !validID(name) {
 		return nil, resource.Errorf(resource.ErrNotFound, "no container %q on this host (berth ps -a lists them)", name)
 	}
 	m, err := readMeta(d.dir(name))

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -149,5 +151,53 @@ func TestHealthcheckRecordedAndUpdatedInPlace(t *testing.T) {
 	}
 	if in, _ = e.d.Inspect(ctx, name); in.Healthcheck != nil {
 		t.Errorf("healthcheck removed by update is still recorded: %+v", in.Healthcheck)
+	}
+}
+
+func TestInteractiveStartFailureDoesNotHang(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	v := container(uniqueName("tty"), []string{"/nonexistent"}, nil)
+	addr := resource.Addr{Kind: resource.KindContainer, Name: v.GetAttr("name").AsString()}
+	_, err := e.d.CreateInteractive(ctx, addr, v, &Interactive{TTY: true, Console: func(m *os.File) { m.Close() }})
+	if err == nil {
+		t.Fatal("a container whose command does not exist started")
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("create waited for the deadline: %v", err)
+	}
+	if !strings.Contains(err.Error(), "nonexistent") {
+		t.Errorf("error %q does not name the missing command", err)
+	}
+	assertNoTraces(t, e, addr.Name)
+}
+
+func TestNamesThatArePathsAreRefused(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, name := range []string{"../../../escape", "a/b", "..", ""} {
+		if err := e.d.Start(ctx, name); !errors.Is(err, resource.ErrNotFound) {
+			t.Errorf("Start(%q) = %v, want not found", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.cfg.StateDir, "..", "..", "escape.lock")); err == nil {
+		t.Error("a lock file was made outside the state directory")
+	}
+}
+
+func TestExitedSharesOneWatch(t *testing.T) {
+	e := newEnv(t)
+	addr, _ := e.create(t, container(uniqueName("watch"), []string{"sleep", "1000"}, nil))
+	a, err := e.d.Exited(addr.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.d.Exited(addr.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Error("two watches of one monitor hold two pidfds")
 	}
 }

@@ -129,7 +129,7 @@ func (d *Driver) spawn(ctx context.Context, dir string, in *Interactive) error {
 	cmd.Stderr = errLog
 	// Placeholders at 3 and 4, which the helper replaces by the pipes.
 	cmd.ExtraFiles = []*os.File{devnull, devnull, statusW}
-	var console *os.File
+	var console, theirs *os.File
 	if in != nil {
 		stdin := devnull
 		if in.Stdin != nil {
@@ -146,8 +146,7 @@ func (d *Driver) spawn(ctx context.Context, dir string, in *Interactive) error {
 			}
 			console = os.NewFile(uintptr(fds[0]), "console")
 			defer console.Close()
-			theirs := os.NewFile(uintptr(fds[1]), "console-helper")
-			defer theirs.Close()
+			theirs = os.NewFile(uintptr(fds[1]), "console-helper")
 			cmd.ExtraFiles = append(cmd.ExtraFiles, theirs)
 		}
 	}
@@ -155,7 +154,11 @@ func (d *Driver) spawn(ctx context.Context, dir string, in *Interactive) error {
 	// terminal's signals.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
+	// Only the helper holds these now: when it exits, reads see the end.
 	statusW.Close()
+	if theirs != nil {
+		theirs.Close()
+	}
 	if err != nil {
 		return fmt.Errorf("start helper: %w", err)
 	}
@@ -183,6 +186,15 @@ func (d *Driver) spawn(ctx context.Context, dir string, in *Interactive) error {
 	if console != nil {
 		master, err := recvFile(console)
 		if err != nil {
+			// The helper failed before it had a terminal to send; its
+			// status says why.
+			select {
+			case r := <-got:
+				if r.Error != "" {
+					return errors.New(r.Error)
+				}
+			case <-time.After(5 * time.Second):
+			}
 			_ = cmd.Process.Kill()
 			return fmt.Errorf("receive the terminal: %w", err)
 		}
@@ -282,9 +294,11 @@ func startMain(dir string) {
 		errW.Close()
 		// The pipes' read ends where the monitor expects them, inheritable.
 		if err := unix.Dup3(int(outR.Fd()), monitor.FdStdout, 0); err != nil {
+			_ = c.Signal(unix.SIGKILL)
 			fail(err)
 		}
 		if err := unix.Dup3(int(errR.Fd()), monitor.FdStderr, 0); err != nil {
+			_ = c.Signal(unix.SIGKILL)
 			fail(err)
 		}
 	}

@@ -3,6 +3,7 @@ package container
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/seed-e88ffcd2/berth/internal/monitor"
 	"golang.org/x/sys/unix"
@@ -15,12 +16,33 @@ import (
 type pidWatcher struct {
 	mu      sync.Mutex
 	epfd    int
-	waiting map[int32]chan struct{} // by pidfd
+	waiting map[int32]watched // by pidfd
+	// byProc finds the watch of a process already watched: every caller
+	// (each logs -f, each look of the supervisor) shares one pidfd.
+	byProc map[proc]int32
+}
+
+// proc names one process for good: a pid and when it started.
+type proc struct {
+	pid   int
+	ticks uint64
+}
+
+type watched struct {
+	ch chan struct{}
+	p  proc
 }
 
 // watch returns a channel closed once the process pid, started at ticks,
 // has exited; at once when it is already gone.
 func (w *pidWatcher) watch(pid int, ticks uint64) (<-chan struct{}, error) {
+	w.mu.Lock()
+	if fd, ok := w.byProc[proc{pid, ticks}]; ok {
+		ch := w.waiting[fd].ch
+		w.mu.Unlock()
+		return ch, nil
+	}
+	w.mu.Unlock()
 	fd, err := unix.PidfdOpen(pid, 0)
 	if errors.Is(err, unix.ESRCH) {
 		return closedChan, nil
@@ -41,8 +63,13 @@ func (w *pidWatcher) watch(pid int, ticks uint64) (<-chan struct{}, error) {
 			unix.Close(fd)
 			return nil, err
 		}
-		w.epfd, w.waiting = epfd, map[int32]chan struct{}{}
+		w.epfd, w.waiting, w.byProc = epfd, map[int32]watched{}, map[proc]int32{}
 		go w.loop()
+	}
+	if other, ok := w.byProc[proc{pid, ticks}]; ok {
+		// Another caller got here first.
+		unix.Close(fd)
+		return w.waiting[other].ch, nil
 	}
 	ch := make(chan struct{})
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
@@ -50,7 +77,8 @@ func (w *pidWatcher) watch(pid int, ticks uint64) (<-chan struct{}, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	w.waiting[int32(fd)] = ch
+	w.waiting[int32(fd)] = watched{ch, proc{pid, ticks}}
+	w.byProc[proc{pid, ticks}] = int32(fd)
 	return ch, nil
 }
 
@@ -58,16 +86,20 @@ func (w *pidWatcher) loop() {
 	events := make([]unix.EpollEvent, 16)
 	for {
 		n, err := unix.EpollWait(w.epfd, events, -1)
-		if err == unix.EINTR {
+		if err != nil {
+			// EINTR; nothing else is expected of a valid epoll set, and
+			// giving up would leave every waiter waiting forever.
+			if err != unix.EINTR {
+				time.Sleep(100 * time.Millisecond)
+			}
 			continue
-		} else if err != nil {
-			return
 		}
 		w.mu.Lock()
 		for _, ev := range events[:n] {
-			if ch, ok := w.waiting[ev.Fd]; ok {
-				close(ch)
+			if wd, ok := w.waiting[ev.Fd]; ok {
+				close(wd.ch)
 				delete(w.waiting, ev.Fd)
+				delete(w.byProc, wd.p)
 				_ = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, int(ev.Fd), nil)
 				unix.Close(int(ev.Fd))
 			}

@@ -80,6 +80,13 @@ func (w *Writer) Write(e Entry) error {
 	w.buf = append(w.buf, `,"time":"`...)
 	w.buf = e.Time.UTC().AppendFormat(w.buf, time.RFC3339Nano)
 	w.buf = append(w.buf, "\"}\n"...)
+	if w.f == nil {
+		// A rotation that failed (a full disk) left no file: try again
+		// rather than lose everything after it.
+		if err := w.open(); err != nil {
+			return err
+		}
+	}
 	if w.maxSize > 0 && w.size > 0 && w.size+int64(len(w.buf)) > w.maxSize {
 		if err := w.rotate(); err != nil {
 			return err
@@ -93,7 +100,9 @@ func (w *Writer) Write(e Entry) error {
 // rotate shifts PATH.N-1 to PATH.N … PATH to PATH.1 and starts PATH anew.
 // Readers following PATH notice the new inode and move on.
 func (w *Writer) rotate() error {
-	if err := w.f.Close(); err != nil {
+	err := w.f.Close()
+	w.f = nil
+	if err != nil {
 		return err
 	}
 	if w.maxFiles == 1 {
@@ -115,7 +124,12 @@ func (w *Writer) rotate() error {
 }
 
 // Close closes the file.
-func (w *Writer) Close() error { return w.f.Close() }
+func (w *Writer) Close() error {
+	if w.f == nil {
+		return nil
+	}
+	return w.f.Close()
+}
 
 // appendJSONString appends s as a JSON string, invalid UTF-8 replaced.
 func appendJSONString(b []byte, s string) []byte {

@@ -187,22 +187,28 @@ func Run(o Options, stdout, stderr, status *os.File) error {
 	// The monitor lives in its own session; a hangup or an interrupt meant
 	// for whoever started it must not end it.
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
+	// Until it runs, a failure leaves nobody to record the init's end or
+	// drain its output: the init goes too, rather than run unwatched.
+	fail := func(err error) error {
+		_ = syscall.Kill(o.InitPid, syscall.SIGKILL)
+		return report(status, err)
+	}
 	self := os.Getpid()
 	ticks, err := StartTicks(self)
 	if err != nil {
-		return report(status, err)
+		return fail(err)
 	}
 	started := time.Now().UTC()
 	rec := Record{Pid: self, StartTicks: ticks, InitPid: o.InitPid, Started: started}
 	if err := writeJSON(filepath.Join(o.Dir, RecordFile), rec); err != nil {
-		return report(status, err)
+		return fail(err)
 	}
 
 	var wg sync.WaitGroup
 	if !o.TTY {
 		w, err := logfile.Create(filepath.Join(o.Dir, LogFile), o.LogMaxSize, o.LogMaxFiles)
 		if err != nil {
-			return report(status, err)
+			return fail(err)
 		}
 		defer w.Close()
 		var mu sync.Mutex
