@@ -195,15 +195,24 @@ func lockAgent(ctx context.Context, cfg Config, log *slog.Logger) (*os.File, err
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	b, _ := json.Marshal(lockInfo{PID: os.Getpid(), Socket: cfg.Socket, Started: time.Now().UTC()})
-	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt(append(b, '\n'), 0)
-	}
-	if err != nil {
+	if err := writeLockInfo(f, lockInfo{PID: os.Getpid(), Socket: cfg.Socket, Started: time.Now().UTC()}); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
 	return f, nil
+}
+
+// writeLockInfo replaces the lock file's content with info.
+func writeLockInfo(f *os.File, info lockInfo) error {
+	b, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err = f.WriteAt(append(b, '\n'), 0)
+	return err
 }
 
 func flock(fd, how int) error {
