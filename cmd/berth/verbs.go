@@ -450,7 +450,6 @@ func (c *CLI) showStats(ctx context.Context, rt agent.Runtime, names []string, s
 	type result struct {
 		s   agent.Stats
 		err error
-		end bool
 	}
 	results := make(chan result)
 	var wg sync.WaitGroup
