@@ -7,6 +7,7 @@ import (
 
 	"github.com/seed-e88ffcd2/berth/agent"
 	"github.com/seed-e88ffcd2/berth/agent/api"
+	"golang.org/x/term"
 )
 
 // sessionCommands touch the host: when an agent runs, they run in it as
@@ -40,7 +41,16 @@ func runMain(ctx context.Context, args []string) int {
 // runInAgent runs args as a session of the agent; ok false means no agent
 // runs, and nothing was done.
 func runInAgent(ctx context.Context, args []string) (code int, ok bool) {
-	client, err := api.Dial(agent.DefaultConfig().Socket)
+	return runInAgentOn(ctx, agent.DefaultConfig().Socket, args, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// runInAgentOn runs args as a session of the agent at socket on the
+// given terminal. An interactive command (exec -it, run -it) puts the
+// terminal in raw mode from the agent; whatever becomes of the session
+// (an agent killed in the middle of it, say), the terminal is given back
+// in the state it was in.
+func runInAgentOn(ctx context.Context, socket string, args []string, stdin, stdout, stderr *os.File) (code int, ok bool) {
+	client, err := api.Dial(socket)
 	if errors.Is(err, api.ErrNoAgent) {
 		return 0, false
 	}
@@ -52,7 +62,9 @@ func runInAgent(ctx context.Context, args []string) (code int, ok bool) {
 	if err != nil {
 		return localCLI().errorf("working directory: %v", err), true
 	}
-	code, err = client.Session(ctx, args, cwd, os.Environ(), os.Stdin, os.Stdout, os.Stderr)
+	restore := keepTerminalState(stdin)
+	code, err = client.Session(ctx, args, cwd, os.Environ(), stdin, stdout, stderr)
+	restore() // before any error is printed: not on a raw terminal
 	if errors.Is(err, api.ErrNoAgent) {
 		return 0, false // the agent stopped between the two connections
 	}
@@ -60,4 +72,18 @@ func runInAgent(ctx context.Context, args []string) (code int, ok bool) {
 		return localCLI().errorf("%v", err), true
 	}
 	return code, true
+}
+
+// keepTerminalState saves the state of f when it is a terminal, and
+// returns what puts it back.
+func keepTerminalState(f *os.File) (restore func()) {
+	fd := int(f.Fd())
+	if !term.IsTerminal(fd) {
+		return func() {}
+	}
+	st, err := term.GetState(fd)
+	if err != nil {
+		return func() {}
+	}
+	return func() { _ = term.Restore(fd, st) }
 }
