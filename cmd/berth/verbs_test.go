@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,10 +183,18 @@ container "doctor" {
 	if in := h.inspectOne(doctor); in["health"] != "healthy" || in["health_check"] == nil {
 		t.Errorf("inspect of a healthy container: %v", in)
 	}
+	running := h.inspectOne(doctor)
+	dies := func() int {
+		return len(jsonLines(t, first(h.mustVerb("events", "--since", "1m", "--until", "0s", "--format", "json", "--filter", "container="+doctor, "--filter", "event=die"))))
+	}
+	diedBefore := dies()
 	h.mustVerb("stop", doctor)
-	time.Sleep(2 * time.Second) // longer than the policy's back-off
-	if in := h.inspectOne(doctor); in["status"] != "exited" {
-		t.Errorf("the supervisor restarted a container a person stopped: %v", in)
+	// The supervisor records its decision (a restart due, or none)
+	// before it reports the exit: once the die is out, a restart
+	// decided would show, pending or made.
+	waitFor(t, "the supervisor to report the doctor's exit", func() bool { return dies() > diedBefore })
+	if in := h.inspectOne(doctor); in["status"] != "exited" || in["restarting"] == true || in["started_at"] != running["started_at"] {
+		t.Errorf("the supervisor restarts a container a person stopped: %v", in)
 	}
 	events := jsonLines(t, first(h.mustVerb("events", "--since", "1m", "--until", "0s", "--format", "json", "--filter", "container="+doctor)))
 	var seen []string
@@ -317,15 +326,21 @@ func testVerbs(t *testing.T, h *host, project string, config func(args ...string
 		t.Errorf("stats, streaming for 2.5s: exit %d\n%s%s", code, out, errOut)
 	}
 
-	// Live events while the talker is stopped and started again.
+	// Live events while the talker is stopped and started again. From
+	// a time before the stop: whenever the stream opens, what happened
+	// since is in it (from the supervisor's history, or without an agent
+	// the containers' own records), then what happens next.
 	evCtx, stopEvents := context.WithCancel(ctx)
-	var evOut string
+	defer stopEvents()
+	var evBuf, evErr syncBuffer
 	evDone := make(chan struct{})
+	evSince := time.Now().Format(time.RFC3339Nano)
 	go func() {
 		defer close(evDone)
-		_, evOut, _ = h.verb(evCtx, "events", "--format", "json", "--filter", "container="+talker)
+		c := &CLI{Stdin: strings.NewReader(""), Stdout: &evBuf, Stderr: &evErr,
+			Signals: func() (<-chan os.Signal, func()) { return nil, func() {} }}
+		c.Run(evCtx, []string{"events", "--since", evSince, "--format", "json", "--filter", "container=" + talker})
 	}()
-	time.Sleep(700 * time.Millisecond) // the first look at the containers
 
 	// stop: the note says the next apply undoes it.
 	out, errOut = h.mustVerb("stop", "-t", "1", talker)
@@ -357,18 +372,30 @@ func testVerbs(t *testing.T, h *host, project string, config func(args ...string
 	if in["status"] != "running" || in["stopped_by_user"] == true {
 		t.Errorf("inspect after start: %v", in)
 	}
-	time.Sleep(time.Second) // let the event watcher see the start
+	sawStopAndStart := func() bool {
+		var actions []string
+		for _, line := range strings.Split(evBuf.String(), "\n") {
+			var e map[string]any
+			if json.Unmarshal([]byte(line), &e) == nil {
+				actions = append(actions, fmt.Sprint(e["type"]))
+			}
+		}
+		got := strings.Join(actions, " ")
+		return strings.Contains(got, "die") && strings.Contains(got, "start")
+	}
+	for deadline := time.Now().Add(10 * time.Second); !sawStopAndStart() && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
 	stopEvents()
 	<-evDone
-	var actions []string
+	evOut := evBuf.String()
 	for _, e := range jsonLines(t, evOut) {
 		if e["container"] != talker {
 			t.Errorf("events --filter container=%s printed %v", talker, e)
 		}
-		actions = append(actions, e["type"].(string))
 	}
-	if got := strings.Join(actions, " "); !strings.Contains(got, "die") || !strings.Contains(got, "start") {
-		t.Errorf("events while stopped and started: %q\n%s", got, evOut)
+	if !sawStopAndStart() {
+		t.Errorf("events while stopped and started: no die and start\n%s%s", evOut, evErr.String())
 	}
 
 	before := in["started_at"]
