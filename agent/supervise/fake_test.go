@@ -60,9 +60,13 @@ func (f *fakeRuntime) exit(name string, code int, byUser bool) {
 	close(c.exited)
 }
 
+// remove deletes the container, killing its init if it runs (rm -f).
 func (f *fakeRuntime) remove(name string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if c := f.ctrs[name]; c != nil && c.info.Status == container.StatusRunning {
+		close(c.exited)
+	}
 	delete(f.ctrs, name)
 }
 

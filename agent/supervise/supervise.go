@@ -267,8 +267,21 @@ func (s *Supervisor) scan(ctx context.Context) {
 	for _, in := range infos {
 		seen[in.Name] = true
 		w := s.watches[in.Name]
+		if w != nil && w.ended() {
+			// Its goroutine saw the container gone (or removed it), and
+			// the name holds a container again: an apply replaced it, or
+			// rm -f and run --name came between two scans.
+			delete(s.watches, in.Name)
+			gone = append(gone, w)
+			same := w.seen && w.last.Created.Equal(in.Created)
+			if _, told := s.destroyed[in.Name]; !told && w.seen && !same {
+				s.emit(w.last, Event{Type: EventDestroy, Message: "removed from the host"})
+			}
+			s.startWatch(ctx, in, !same)
+			continue
+		}
 		if w == nil {
-			s.startWatch(ctx, in)
+			s.startWatch(ctx, in, true)
 			continue
 		}
 		if w.seen && !sameLook(w.last, in) {
@@ -315,8 +328,9 @@ func sameLook(a, b container.Info) bool {
 }
 
 // startWatch starts supervising a container, with its record when an
-// earlier supervisor left one for this very container. s.mu is held.
-func (s *Supervisor) startWatch(ctx context.Context, in container.Info) {
+// earlier supervisor left one for this very container, and announces it
+// when it is new (after the first scan, and if announce). s.mu is held.
+func (s *Supervisor) startWatch(ctx context.Context, in container.Info, announce bool) {
 	rec, err := readRecord(s.cfg.Dir, in.Name)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Warn("starting the container's record afresh", "container", in.Name, "error", err)
@@ -328,11 +342,22 @@ func (s *Supervisor) startWatch(ctx context.Context, in container.Info) {
 	w := &watch{name: in.Name, nudge: make(chan struct{}, 1), stop: cancel, done: make(chan struct{}), rec: rec, first: true, adopted: !s.scanned}
 	s.watches[in.Name] = w
 	delete(s.destroyed, in.Name)
-	if s.scanned {
+	if s.scanned && announce {
 		s.announce(in)
 	}
 	s.signal()
 	go s.supervise(wctx, w)
+}
+
+// ended says whether the watch's goroutine returned by itself: the
+// container was gone when it looked.
+func (w *watch) ended() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // pruneRecords removes the records of containers no longer on the host.

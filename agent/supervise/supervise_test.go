@@ -600,3 +600,32 @@ func TestHealthOfTheRunInProgress(t *testing.T) {
 		t.Error("health of an exited container, or of one without a check")
 	}
 }
+
+// A container removed and made again under its name before a scan
+// noticed (apply replacing it, rm -f then run --name) is supervised: its
+// old watch, which saw it gone, does not stand in for the new one.
+func TestAContainerMadeAgainUnderItsNameIsSupervised(t *testing.T) {
+	rt := newFake()
+	rt.add("web", "always", nil)
+	// No scan but the ones the test asks for.
+	s, events, _ := started(t, rt, Config{Dir: t.TempDir(), ScanInterval: time.Hour, DriftInterval: time.Hour})
+	watching(t, s, "web")
+	s.mu.Lock()
+	old := s.watches["web"]
+	s.mu.Unlock()
+	rt.remove("web")
+	<-old.done // its watch saw it gone
+	rt.add("web", "always", nil)
+	s.Poke()
+	eventually(t, "a new watch looked at web", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		w := s.watches["web"]
+		return w != old && w != nil && w.seen
+	})
+	next(t, events, "web", EventDestroy, nil)
+	next(t, events, "web", EventCreate, nil)
+	rt.exit("web", 1, false)
+	next(t, events, "web", EventDie, nil)
+	next(t, events, "web", EventRestart, nil)
+}
