@@ -21,6 +21,9 @@ type fakeRuntime struct {
 	pid    int
 	// startedAgo backdates the runs Start makes, to play long runs.
 	startedAgo time.Duration
+	// beforeStart, if set, runs as a start begins (after the
+	// supervisor's last look).
+	beforeStart func(name string)
 	// exec answers health checks; nil succeeds.
 	exec func(name string, args []string) (int, error)
 }
@@ -58,6 +61,14 @@ func (f *fakeRuntime) exit(name string, code int, byUser bool) {
 	c.info.FinishedAt = time.Now().UTC()
 	c.info.StoppedByUser = c.info.StoppedByUser || byUser
 	close(c.exited)
+}
+
+// stopExited marks an exited container stopped by a person, as berth
+// stop of an exited container does.
+func (f *fakeRuntime) stopExited(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ctrs[name].info.StoppedByUser = true
 }
 
 // remove deletes the container, killing its init if it runs (rm -f).
@@ -98,6 +109,20 @@ func (f *fakeRuntime) Inspect(ctx context.Context, name string) (container.Info,
 }
 
 func (f *fakeRuntime) Start(ctx context.Context, name string) error {
+	return f.start(name, false)
+}
+
+func (f *fakeRuntime) StartUnlessStoppedByUser(ctx context.Context, name string) error {
+	return f.start(name, true)
+}
+
+func (f *fakeRuntime) start(name string, unlessStoppedByUser bool) error {
+	f.mu.Lock()
+	hook := f.beforeStart
+	f.mu.Unlock()
+	if hook != nil {
+		hook(name)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.ctrs[name]
@@ -106,6 +131,8 @@ func (f *fakeRuntime) Start(ctx context.Context, name string) error {
 		return resource.Errorf(resource.ErrNotFound, "no container %s", name)
 	case c.info.Status == container.StatusRunning:
 		return resource.Errorf(resource.ErrConflict, "container %s is already running", name)
+	case unlessStoppedByUser && c.info.StoppedByUser:
+		return fmt.Errorf("container %s: %w", name, container.ErrStoppedByUser)
 	}
 	f.pid++
 	// Distinct start times even on a coarse clock.

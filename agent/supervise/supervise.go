@@ -36,6 +36,10 @@ type Runtime interface {
 	Inspect(ctx context.Context, name string) (container.Info, error)
 	// Start starts again the init of an exited container.
 	Start(ctx context.Context, name string) error
+	// StartUnlessStoppedByUser is Start unless a person stopped the
+	// container (container.ErrStoppedByUser), checked where the stop
+	// sets its mark: what a restart policy starts.
+	StartUnlessStoppedByUser(ctx context.Context, name string) error
 	// Exited is closed once the monitor of the container's current init
 	// recorded its exit.
 	Exited(id string) (<-chan struct{}, error)
@@ -682,7 +686,14 @@ func (s *Supervisor) restart(ctx context.Context, w *watch) {
 	// A start begun goes to its end even when the agent stops.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	err = s.rt.Start(sctx, w.name)
+	// Only the forced start of "always" with the agent overrules a
+	// person's stop; any other restart yields to a stop made since the
+	// inspection above.
+	if p.Forced {
+		err = s.rt.Start(sctx, w.name)
+	} else {
+		err = s.rt.StartUnlessStoppedByUser(sctx, w.name)
+	}
 	var started container.Info
 	if err == nil {
 		started, _ = s.rt.Inspect(sctx, w.name)
@@ -704,6 +715,9 @@ func (s *Supervisor) restart(ctx context.Context, w *watch) {
 		s.log.Info("container "+msg, "container", w.name, "restart_count", rec.RestartCount)
 		s.emit(in, Event{Type: EventRestart, RestartCount: rec.RestartCount, Message: msg})
 		return
+	case errors.Is(err, container.ErrStoppedByUser):
+		rec.Pending = nil
+		s.log.Info("restart cancelled: the container was stopped by a person", "container", w.name)
 	case errors.Is(err, resource.ErrConflict), errors.Is(err, resource.ErrNotFound):
 		// Started by someone else meanwhile, or removed.
 		rec.Pending = nil

@@ -629,3 +629,23 @@ func TestAContainerMadeAgainUnderItsNameIsSupervised(t *testing.T) {
 	next(t, events, "web", EventDie, nil)
 	next(t, events, "web", EventRestart, nil)
 }
+
+// A person's stop that comes between the supervisor's decision to restart
+// and its start is not undone.
+func TestAStopDuringARestartIsRespected(t *testing.T) {
+	rt := newFake()
+	rt.add("web", "always", nil)
+	s, events, _ := started(t, rt, Config{Dir: t.TempDir()})
+	watching(t, s, "web")
+	rt.beforeStart = func(name string) { rt.stopExited(name) }
+	rt.exit("web", 1, false)
+	next(t, events, "web", EventDie, nil)
+	eventually(t, "the restart is given up", func() bool {
+		st, _ := s.State("web")
+		return st.RestartingAt.IsZero()
+	})
+	none(t, events, "web", EventRestart, 0)
+	if in, _ := rt.Inspect(context.Background(), "web"); in.Status != container.StatusExited || len(rt.startLog()) != 0 {
+		t.Errorf("web = %+v, starts %v: the restart overruled the stop", in, rt.startLog())
+	}
+}

@@ -172,6 +172,23 @@ func (d *Driver) Exited(id string) (<-chan struct{}, error) {
 // Start starts again the init of a container whose init exited, in the
 // same root filesystem, network namespace and mounts, under a new monitor.
 func (d *Driver) Start(ctx context.Context, name string) error {
+	return d.startAgain(ctx, name, false)
+}
+
+// ErrStoppedByUser is what StartUnlessStoppedByUser returns for a
+// container a person stopped.
+var ErrStoppedByUser = errors.New("stopped by a person")
+
+// StartUnlessStoppedByUser is Start for a restart policy: it fails with
+// ErrStoppedByUser, and starts nothing, when a person stopped the
+// container. The mark is read under the container's lock, which Stop and
+// Kill take to set it: a person's stop is never undone by a restart
+// decided before it.
+func (d *Driver) StartUnlessStoppedByUser(ctx context.Context, name string) error {
+	return d.startAgain(ctx, name, true)
+}
+
+func (d *Driver) startAgain(ctx context.Context, name string, unlessStoppedByUser bool) error {
 	unlock, err := d.lockName(name)
 	if err != nil {
 		return err
@@ -180,6 +197,9 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	m, err := d.byName(name)
 	if err != nil {
 		return err
+	}
+	if unlessStoppedByUser && m.StoppedByUser {
+		return fmt.Errorf("container %s: %w", m.Name, ErrStoppedByUser)
 	}
 	dir := d.dir(m.ID)
 	if _, err := readStartSpec(dir); err != nil {

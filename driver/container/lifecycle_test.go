@@ -36,6 +36,13 @@ func TestStopEscalatesAndStartResumes(t *testing.T) {
 	if in.Status != StatusExited || in.ExitCode != 137 || in.ExitSignal != "SIGKILL" || !in.StoppedByUser {
 		t.Errorf("after stop: %+v, want exited 137 (SIGKILL) stopped by user", in)
 	}
+	// A restart policy does not undo a person's stop.
+	if err := e.d.StartUnlessStoppedByUser(ctx, name); !errors.Is(err, ErrStoppedByUser) {
+		t.Errorf("StartUnlessStoppedByUser after a person's stop = %v, want ErrStoppedByUser", err)
+	}
+	if in, _ := e.d.Inspect(ctx, name); in.Status != StatusExited || !in.StoppedByUser {
+		t.Errorf("after StartUnlessStoppedByUser: %+v, want still exited, stopped by user", in)
+	}
 
 	if err := e.d.Start(ctx, name); err != nil {
 		t.Fatal(err)
