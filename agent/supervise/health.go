@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -83,14 +85,67 @@ func (s *Supervisor) checkLoop(ctx context.Context, w *watch, c *checker) {
 	}
 }
 
+// A check's end is waited for this long after its timeout killed it, and
+// its output this long after it ended: a process the check left behind
+// (sh -c 'daemon &') may hold its output open for as long as it likes.
+const (
+	probeKillGrace   = time.Second
+	probeOutputGrace = 100 * time.Millisecond
+)
+
 // probe runs the check once. ok is false when there was nothing to check
-// (the container is not running any more).
+// (the container is not running any more). It returns by the check's
+// timeout (and probeKillGrace), whatever the check left running.
 func (s *Supervisor) probe(ctx context.Context, name string, args []string, timeout time.Duration) (p Probe, ok bool) {
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var out limitedBuffer
 	p.Start = time.Now().UTC()
-	code, err := s.rt.Exec(pctx, name, container.ExecOptions{Args: args, Stdout: &out, Stderr: &out})
+	// The check writes to a pipe the probe reads itself: handed a file
+	// rather than a writer, the runtime waits for the check's process
+	// only, not for every process holding a copy of its output.
+	r, wr, err := os.Pipe()
+	if err != nil {
+		p.End, p.ExitCode, p.Output = time.Now().UTC(), -1, err.Error()
+		return p, true
+	}
+	defer r.Close()
+	var out limitedBuffer
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		_, _ = io.Copy(&out, r)
+	}()
+	type result struct {
+		code int
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		code, err := s.rt.Exec(pctx, name, container.ExecOptions{Args: args, Stdout: wr, Stderr: wr})
+		wr.Close()
+		res <- result{code, err}
+	}()
+	var code int
+	select {
+	case x := <-res:
+		code, err = x.code, x.err
+	case <-pctx.Done():
+		// The runtime kills the check; it should say so at once.
+		select {
+		case x := <-res:
+			code, err = x.code, x.err
+		case <-time.After(probeKillGrace):
+			code, err = -1, pctx.Err()
+		}
+	}
+	if pctx.Err() == nil {
+		// What the check wrote before it ended is in the pipe.
+		select {
+		case <-read:
+		case <-time.After(probeOutputGrace):
+		case <-pctx.Done():
+		}
+	}
 	p.End = time.Now().UTC()
 	switch {
 	case ctx.Err() != nil:

@@ -358,3 +358,36 @@ func TestReadoptionWithRealContainers(t *testing.T) {
 		t.Errorf("%s is not watched", steady)
 	}
 }
+
+// A health check that leaves a process behind holding its output returns
+// when the check ends, and one that runs too long when its timeout
+// passes: neither waits for the process left behind.
+func TestHealthCheckLeavingAProcessBehind(t *testing.T) {
+	h := newHost(t)
+	name := h.create(t, "bg", "no", []string{"sleep", "1000"}, nil)
+	h.waitStatus(t, name, container.StatusRunning)
+	s, err := New(h.d, Config{Dir: h.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+
+	start := time.Now()
+	p, ok := s.probe(ctx, name, []string{"sh", "-c", "sleep 8 & echo hi"}, 5*time.Second)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("a check that ended at once took %v: it waited for the process it left", took)
+	}
+	if !ok || p.ExitCode != 0 || p.Output != "hi\n" {
+		t.Errorf("probe = %+v, %v; want exit 0, output hi", p, ok)
+	}
+
+	start = time.Now()
+	p, ok = s.probe(ctx, name, []string{"sh", "-c", "sleep 8 & echo hi; sleep 9"}, time.Second)
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("a check with a 1s timeout took %v", took)
+	}
+	if !ok || p.ExitCode != -1 || !strings.Contains(p.Output, "timed out") {
+		t.Errorf("probe = %+v, %v; want a time-out", p, ok)
+	}
+}
