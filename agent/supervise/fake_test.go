@@ -300,3 +300,20 @@ func watching(t *testing.T, s *Supervisor, names ...string) {
 		return true
 	})
 }
+
+// settled waits until the supervisor is done with the container as rt
+// shows it now: it looked at this state, acted on it, and waits with no
+// restart due. Only then does the absence of an event tell something.
+func settled(t *testing.T, s *Supervisor, rt Runtime, name string) {
+	t.Helper()
+	eventually(t, "the supervisor is done with "+name, func() bool {
+		in, err := rt.Inspect(context.Background(), name)
+		if err != nil {
+			return false
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		w := s.watches[name]
+		return w != nil && w.idle && w.seen && sameLook(w.last, in) && w.rec.Pending == nil
+	})
+}

@@ -248,7 +248,8 @@ func TestStopByAPersonEscalatesAndIsRespected(t *testing.T) {
 			t.Errorf("die of %s = %+v, want 137 (SIGKILL)", name, d)
 		}
 	}
-	none(t, events, always, EventRestart, 500*time.Millisecond)
+	settled(t, s, h.d, always)
+	none(t, events, always, EventRestart, 0)
 	for _, name := range []string{always, unless} {
 		if in := h.status(t, name); in.Status != container.StatusExited || !in.StoppedByUser {
 			t.Errorf("%s after a person's stop: %+v", name, in)
@@ -257,10 +258,11 @@ func TestStopByAPersonEscalatesAndIsRespected(t *testing.T) {
 	stop()
 
 	// The agent restarts: "always" comes back, "unless-stopped" does not.
-	_, events, _ = started(t, h.d, Config{Dir: h.dir})
+	s, events, _ = started(t, h.d, Config{Dir: h.dir})
 	next(t, events, always, EventRestart, nil)
 	h.waitStatus(t, always, container.StatusRunning)
-	none(t, events, unless, EventRestart, 500*time.Millisecond)
+	settled(t, s, h.d, unless)
+	none(t, events, unless, EventRestart, 0)
 	if in := h.status(t, unless); in.Status != container.StatusExited {
 		t.Errorf("%s came back: %+v", unless, in)
 	}
@@ -350,7 +352,8 @@ func TestReadoptionWithRealContainers(t *testing.T) {
 	// It fails again at once; on-failure:1 is spent.
 	next(t, events, failing, EventDie, nil)
 	next(t, events, failing, EventDrift, nil)
-	none(t, events, oneshot, EventDie, 200*time.Millisecond)
+	settled(t, s, h.d, oneshot)
+	none(t, events, oneshot, EventDie, 0)
 	if in := h.status(t, steady); in.Status != container.StatusRunning || in.Pid != steadyPid {
 		t.Errorf("%s after re-adoption: %+v (pid was %d)", steady, in, steadyPid)
 	}

@@ -133,6 +133,8 @@ type watch struct {
 	// of this agent waits for it (berth run --rm -d).
 	adopted bool
 	health  *checker
+	// idle: the goroutine acted on last and waits for a change.
+	idle bool
 }
 
 // New makes a supervisor over rt; it does nothing until Run.
@@ -465,6 +467,7 @@ func (s *Supervisor) supervise(ctx context.Context, w *watch) {
 				}
 			}
 		}
+		s.setIdle(w, true)
 		select {
 		case <-ctx.Done():
 		case <-exited:
@@ -472,6 +475,7 @@ func (s *Supervisor) supervise(ctx context.Context, w *watch) {
 		case <-due:
 		case <-w.nudge:
 		}
+		s.setIdle(w, false)
 		if timer != nil {
 			timer.Stop()
 		}
@@ -479,6 +483,12 @@ func (s *Supervisor) supervise(ctx context.Context, w *watch) {
 			return
 		}
 	}
+}
+
+func (s *Supervisor) setIdle(w *watch, idle bool) {
+	s.mu.Lock()
+	w.idle = idle
+	s.mu.Unlock()
 }
 
 // look records what an inspection saw, starts a new record when the name

@@ -114,7 +114,8 @@ func TestExitCodeZeroIsNotAFailure(t *testing.T) {
 	rt.exit("job", 0, false)
 	rt.exit("svc", 0, false)
 	next(t, events, "svc", EventRestart, nil)
-	none(t, events, "job", EventRestart, 300*time.Millisecond)
+	settled(t, s, rt, "job")
+	none(t, events, "job", EventRestart, 0)
 	if got := rt.startLog(); len(got) != 1 || got[0] != "svc" {
 		t.Errorf("starts = %v", got)
 	}
@@ -132,7 +133,8 @@ func TestUserStopIsRespectedAndAlwaysComesBackWithTheAgent(t *testing.T) {
 		rt.exit(n, 137, true)
 		next(t, events, n, EventDie, nil)
 	}
-	none(t, events, "a", EventRestart, 300*time.Millisecond)
+	settled(t, s, rt, "a")
+	none(t, events, "a", EventRestart, 0)
 	stop()
 	if len(rt.startLog()) != 0 {
 		t.Fatalf("containers stopped by a person were restarted: %v", rt.startLog())
@@ -140,12 +142,13 @@ func TestUserStopIsRespectedAndAlwaysComesBackWithTheAgent(t *testing.T) {
 
 	// A new agent: "always" comes back, the others stay stopped, and the
 	// exits already reported are not reported again.
-	_, events, _ = started(t, rt, Config{Dir: dir})
+	s, events, _ = started(t, rt, Config{Dir: dir})
 	r := next(t, events, "a", EventRestart, nil)
 	if !strings.Contains(r.Message, "with the agent") {
 		t.Errorf("restart = %+v", r)
 	}
-	none(t, events, "u", EventRestart, 300*time.Millisecond)
+	settled(t, s, rt, "u")
+	none(t, events, "u", EventRestart, 0)
 	if got := rt.startLog(); len(got) != 1 || got[0] != "a" {
 		t.Errorf("starts = %v, want [a]", got)
 	}
@@ -180,7 +183,8 @@ func TestReadoption(t *testing.T) {
 		t.Errorf("restart after re-adoption = %+v, want count 2", r)
 	}
 	// The exit of other was handled by the first supervisor.
-	none(t, events, "other", EventDie, 200*time.Millisecond)
+	settled(t, s, rt, "other")
+	none(t, events, "other", EventDie, 0)
 
 	// A container removed goes with its record.
 	rt.remove("other")
@@ -484,7 +488,7 @@ func TestCreateAndDestroyEvents(t *testing.T) {
 	rt.add("old", "no", nil)
 	s, events, _ := started(t, rt, Config{Dir: t.TempDir()})
 	watching(t, s, "old")
-	none(t, events, "old", EventCreate, 50*time.Millisecond) // there before the supervisor
+	none(t, events, "old", EventCreate, 0) // there before the supervisor
 
 	rt.add("new", "no", nil)
 	s.Poke()
@@ -501,7 +505,8 @@ func TestCreateAndDestroyEvents(t *testing.T) {
 	if d := next(t, events, "new", EventDestroy, nil); !d.ByUser {
 		t.Errorf("destroy = %+v", d)
 	}
-	none(t, events, "new", EventDestroy, 200*time.Millisecond)
+	eventually(t, "new is forgotten", func() bool { _, ok := s.State("new"); return !ok })
+	none(t, events, "new", EventDestroy, 0)
 }
 
 func TestAutoRemove(t *testing.T) {
@@ -531,7 +536,8 @@ func TestAutoRemove(t *testing.T) {
 	// Made while this agent runs: berth run removes it.
 	rt.exit("mine", 0, false)
 	next(t, events, "mine", EventDie, nil)
-	none(t, events, "mine", EventDestroy, 200*time.Millisecond)
+	settled(t, s, rt, "mine")
+	none(t, events, "mine", EventDestroy, 0)
 	if len(rt.startLog()) != 0 {
 		t.Errorf("starts = %v", rt.startLog())
 	}
