@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/seed-e88ffcd2/berth/agent"
+	"github.com/seed-e88ffcd2/berth/resource"
 )
 
 // How the imperative verbs print, as docker prints the same things: pure
@@ -126,6 +127,16 @@ func owner(c agent.Container) (project, addr string, ok bool) {
 	return strings.Cut(c.Owner, "/")
 }
 
+// ownerText is the OWNER column: PROJECT/ADDRESS, just (run) for a
+// one-off container of berth run (its address holds a nonce that tells
+// nobody anything), - for none.
+func ownerText(c agent.Container) string {
+	if project, _, _ := owner(c); project == resource.RunProject {
+		return resource.RunProject
+	}
+	return dash(c.Owner)
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -147,7 +158,7 @@ func writePS(w io.Writer, list []agent.Container, now time.Time, trunc bool) {
 			created = humanDuration(now.Sub(c.Created)) + " ago"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, imageText(c.Image, trunc), commandText(c.Command, trunc),
-			created, statusText(c, now), portsText(c), dash(c.Owner))
+			created, statusText(c, now), portsText(c), ownerText(c))
 	}
 	tw.Flush()
 }
@@ -285,10 +296,12 @@ func eventLine(e agent.Event) string {
 }
 
 // restoreNote says what the next apply does about a verb's work on a
-// container a project declares; empty for one no project owns.
+// container a project declares; empty for one no project owns, such as
+// a one-off container of berth run (resource.RunProject), which no apply
+// makes again.
 func restoreNote(c agent.Container, done string) string {
 	project, addr, ok := owner(c)
-	if !ok {
+	if !ok || project == resource.RunProject {
 		return ""
 	}
 	next := "the next berth apply starts it again"

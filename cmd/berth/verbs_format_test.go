@@ -69,6 +69,12 @@ func fixtures() []agent.Container {
 		}, Health: "unhealthy"},
 		{Info: container.Info{Name: "new", Image: "img", Created: ago(time.Second), Status: "created"}},
 		{Info: container.Info{Name: "frozen", Image: "img", Created: ago(time.Hour), Status: "paused", StartedAt: ago(time.Hour)}},
+		// A one-off container of berth run: its owner shows as (run), and
+		// no note says an apply makes it again.
+		{Info: container.Info{
+			Name: "tidy-schooner", Owner: resource.RunProject + `/container.tidy-schooner["0758c2a1e9f04b6d"]`, Image: "alpine", Command: []string{"sleep", "60"},
+			Created: ago(time.Minute), Status: "running", StartedAt: ago(time.Minute),
+		}},
 	}
 }
 
