@@ -283,8 +283,21 @@ func (c *CLI) start(ctx context.Context, args []string) int {
 		return c.errorf("%v", err)
 	}
 	return c.eachName(ctx, "start", pos, asJSON, func(rt agent.Runtime, name string) (agent.Container, error) {
-		return rt.Start(ctx, name)
+		return startVerb(ctx, rt, name)
 	}, nil)
+}
+
+// startVerb starts a container for berth start. One already running is
+// no failure: like docker start, the verb prints its name and exits 0
+// (the Runtime's Start still answers a conflict, which the API keeps).
+func startVerb(ctx context.Context, rt agent.Runtime, name string) (agent.Container, error) {
+	ct, err := rt.Start(ctx, name)
+	if errors.Is(err, resource.ErrConflict) {
+		if in, ierr := rt.Inspect(ctx, name); ierr == nil && in.Status == "running" {
+			return in, nil
+		}
+	}
+	return ct, err
 }
 
 // timeoutFlag is stop's and restart's -t: seconds, or a duration.

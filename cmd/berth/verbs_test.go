@@ -372,6 +372,10 @@ func testVerbs(t *testing.T, h *host, project string, config func(args ...string
 	if in["status"] != "running" || in["stopped_by_user"] == true {
 		t.Errorf("inspect after start: %v", in)
 	}
+	// Starting one already running is no failure, as with docker start.
+	if code, out, errOut := h.verb(ctx, "start", talker); code != 0 || out != talker+"\n" || errOut != "" {
+		t.Errorf("start of a running container: exit %d %q %q", code, out, errOut)
+	}
 	sawStopAndStart := func() bool {
 		var actions []string
 		for _, line := range strings.Split(evBuf.String(), "\n") {
