@@ -56,6 +56,11 @@ type Stream[T any] interface {
 	Close() error
 }
 
+// StatusRestarting is a Container's Status, as docker inspect's, while
+// its init has exited and the supervisor has a restart pending under its
+// restart policy (Restarting): the driver's Status says exited.
+const StatusRestarting = "restarting"
+
 // Container is one container as the verbs show it: what the container
 // driver knows, and what the supervisor knows of its health and restarts.
 type Container struct {

@@ -71,6 +71,9 @@ func (r *HostRuntime) describe(in container.Info) Container {
 	}
 	c.RestartCount = st.RestartCount
 	c.Restarting = in.Status == container.StatusExited && !st.RestartingAt.IsZero()
+	if c.Restarting {
+		c.Status = StatusRestarting
+	}
 	// The health of this run: a run just started is "starting" until
 	// the supervisor checks it, whatever the last one was.
 	if h := st.HealthOf(in); h != nil {

@@ -62,7 +62,7 @@ func statusText(c agent.Container, now time.Time) string {
 			s += " (" + c.Health + ")"
 		}
 		return s
-	case "exited":
+	case "exited", agent.StatusRestarting:
 		word := "Exited"
 		if c.Restarting {
 			word = "Restarting"

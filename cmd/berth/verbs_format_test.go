@@ -61,7 +61,7 @@ func fixtures() []agent.Container {
 		}},
 		{Info: container.Info{
 			Name: "flaky", Owner: "other/container.flaky", Image: "other/flaky", Command: []string{"flaky"},
-			Created: ago(20 * 24 * time.Hour), Status: "exited", StartedAt: ago(10 * time.Second), FinishedAt: ago(5 * time.Second), ExitCode: 1,
+			Created: ago(20 * 24 * time.Hour), Status: agent.StatusRestarting, StartedAt: ago(10 * time.Second), FinishedAt: ago(5 * time.Second), ExitCode: 1,
 		}, Restarting: true, RestartCount: 4},
 		{Info: container.Info{
 			Name: "sick", Image: "sick", Command: []string{"serve"},
