@@ -358,9 +358,18 @@ func planInstance(ctx context.Context, project string, in *resource.Instance, pr
 		ch.Action = diff.Action()
 		ch.ReplacePaths = diff.ReplacePaths()
 		ch.Reasons = diff.Reasons()
-		if seen && obs.Health == resource.Degraded {
+		switch {
+		case seen && obs.Health == resource.Degraded:
 			ch.Action = Replace
 			ch.Reasons = append([]string{obs.Reason}, ch.Reasons...)
+		case seen && obs.Health == resource.Stopped:
+			// Started again by the update, unless it is replaced anyway.
+			reason := obs.Reason
+			if ch.Action == NoOp {
+				ch.Action = Update
+				reason += "; apply starts it again"
+			}
+			ch.Reasons = append([]string{reason}, ch.Reasons...)
 		}
 		if ch.Action != Replace {
 			for _, d := range in.Deps {

@@ -118,6 +118,14 @@ func TestPlanGolden(t *testing.T) {
 			d.Health[resource.Addr{Kind: resource.KindContainer, Name: "web"}] = resource.Observation{
 				Health: resource.Degraded, Reason: "container exited with status 137 (out of memory)"}
 		}},
+		{name: "drift_stopped", before: "base", after: "base", drift: func(d *fakes.Driver) {
+			d.Health[resource.Addr{Kind: resource.KindContainer, Name: "web"}] = resource.Observation{
+				Health: resource.Stopped, Reason: "container exited with status 137 (stopped with berth stop or kill)"}
+		}},
+		{name: "drift_stopped_and_changed", before: "base", after: "changed_command", drift: func(d *fakes.Driver) {
+			d.Health[resource.Addr{Kind: resource.KindContainer, Name: "web"}] = resource.Observation{
+				Health: resource.Stopped, Reason: "container exited with status 0"}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -94,9 +94,13 @@ const (
 	Healthy Health = iota
 	// Missing: the object is gone; the next apply creates it again.
 	Missing
-	// Degraded: the object exists but not as recorded (a container that
-	// exited); the next apply replaces it.
+	// Degraded: the object exists but not as recorded (a paused
+	// container); the next apply replaces it.
 	Degraded
+	// Stopped: the object exists as recorded but does not run (a container
+	// that exited); the next apply starts it again in place, keeping what
+	// it holds, as compose up does.
+	Stopped
 )
 
 // Observation is the result of looking at a recorded object on the host.

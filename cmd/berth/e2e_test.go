@@ -107,7 +107,7 @@ func (h *host) berth(args ...string) (int, string) {
 	switch {
 	case len(args) > 1 && strings.HasSuffix(args[1], ".plan"):
 		// apply FILE: a saved plan carries its directory and variables.
-	case args[0] == "image" || verbNames[args[0]]:
+	case args[0] == "image" || args[0] == "exec" || verbNames[args[0]]:
 		// Image commands work on the host's store, the verbs on
 		// containers by name, not a configuration.
 	case args[0] == "state" || args[0] == "output" || args[0] == "logs":
@@ -268,13 +268,15 @@ func TestApplyServeDriftDestroy(t *testing.T) {
 	}
 
 	// Drift: the server is killed behind berth's back; the plan says so
-	// and the apply repairs it.
+	// and the apply starts it again, in place: what it wrote is still
+	// there, as with compose up.
+	h.must("exec", "e2eweb-web", "sh", "-c", "echo kept > /tmp/marker")
 	if out, err := exec.Command("pkill", "-KILL", "-f", "httpd -f -p 8080 -h /www").CombinedOutput(); err != nil {
 		t.Fatalf("pkill: %v %s", err, out)
 	}
 	time.Sleep(200 * time.Millisecond)
 	code, out := h.berth("plan", "-detailed-exitcode")
-	if code != 2 || !strings.Contains(out, "container.web must be replaced: container") {
+	if code != 2 || !strings.Contains(out, "container.web will be updated in place: container exited with status 137 (SIGKILL); apply starts it again") {
 		t.Fatalf("plan after the kill: exit %d\n%s", code, out)
 	}
 	// -refresh=false does not look, so it sees no drift.
@@ -284,6 +286,12 @@ func TestApplyServeDriftDestroy(t *testing.T) {
 	h.must("apply", "-auto-approve")
 	if got := get(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); got != "hello from busybox\n" {
 		t.Errorf("after repair the port served %q", got)
+	}
+	if got := h.must("exec", "e2eweb-web", "cat", "/tmp/marker"); got != "kept\n" {
+		t.Errorf("after the restart the container's file holds %q, want kept", got)
+	}
+	if code, out := h.berth("plan", "-detailed-exitcode"); code != 0 {
+		t.Fatalf("plan after the repair: exit %d\n%s", code, out)
 	}
 
 	// An in-place change keeps the container running.

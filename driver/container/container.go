@@ -417,10 +417,18 @@ func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired 
 	if err := setResources(&res, spec.Resources); err != nil {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
 	}
-	// A stopped container has no limits to change; the next plan replaces
-	// it, so only the record changes.
+	// A stopped container has no running limits to change; the record it
+	// starts from again (start.json) gets them below.
 	if err := c.Set(cfg); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
 		return cty.NilVal, fmt.Errorf("%s: update resources of container %s: %w", addr, id, err)
+	}
+	if start, err := readStartSpec(d.dir(id)); err == nil {
+		if err := setResources(start.Config.Cgroups.Resources, spec.Resources); err != nil {
+			return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+		}
+		if err := writeStartSpec(d.dir(id), start); err != nil {
+			return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+		}
 	}
 	m.Labels, m.Restart, m.StopSignal, m.StopTimeout = spec.Labels, spec.Restart, spec.StopSignal, spec.StopTimeout
 	m.Healthcheck = healthcheck(spec)
@@ -434,6 +442,13 @@ func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired 
 	}
 	if err := writeMeta(d.dir(id), m); err != nil {
 		return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+	}
+	// A container that exited (Observe said Stopped) is started again, as
+	// compose up does: same root filesystem, network namespace and mounts.
+	if !running(c) {
+		if err := d.startLocked(ctx, m); err != nil && !errors.Is(err, resource.ErrConflict) {
+			return cty.NilVal, fmt.Errorf("%s: %w", addr, err)
+		}
 	}
 	return m.computed(desired), nil
 }
@@ -520,6 +535,14 @@ func (d *Driver) Observe(ctx context.Context, addr resource.Addr, prior cty.Valu
 	}
 	if st, err := c.State(); err == nil && oomKilled(st.CgroupPaths) {
 		reason += " (out of memory)"
+	}
+	if m, err := readMeta(d.dir(id)); err == nil && m.StoppedByUser {
+		reason += " (stopped with berth stop or kill)"
+	}
+	// One berth made can start again where it was, files and all; one an
+	// older berth made (no start record) is replaced.
+	if _, err := readStartSpec(d.dir(id)); err == nil {
+		return resource.Observation{Health: resource.Stopped, Reason: reason}, nil
 	}
 	return resource.Observation{Health: resource.Degraded, Reason: reason}, nil
 }

@@ -328,13 +328,20 @@ func TestHTTPServerStaysUp(t *testing.T) {
 	}
 }
 
-func TestExitedContainerIsDegraded(t *testing.T) {
+func TestExitedContainerIsStoppedAndUpdateStartsIt(t *testing.T) {
 	e := newEnv(t)
 	addr, v := e.create(t, container(uniqueName("exit"), []string{"sh", "-c", "echo hi; echo oops >&2; exit 3"}, nil))
 	obs := e.waitExit(t, addr, v)
-	if obs.Health != resource.Degraded || !strings.Contains(obs.Reason, "status 3") {
-		t.Errorf("observe = %+v, want degraded with status 3", obs)
+	if obs.Health != resource.Stopped || !strings.Contains(obs.Reason, "status 3") {
+		t.Errorf("observe = %+v, want stopped with status 3", obs)
 	}
+	defer func() {
+		// An update of a stopped container starts it again where it was.
+		if _, err := e.d.Update(context.Background(), addr, v, v); err != nil {
+			t.Fatal(err)
+		}
+		waitOutput(t, e, addr.Name, "hi\nhi\n")
+	}()
 	if out := e.stdout(t, v); out != "hi\n" {
 		t.Errorf("stdout = %q", out)
 	}

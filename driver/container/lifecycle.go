@@ -201,6 +201,12 @@ func (d *Driver) startAgain(ctx context.Context, name string, unlessStoppedByUse
 	if unlessStoppedByUser && m.StoppedByUser {
 		return fmt.Errorf("container %s: %w", m.Name, ErrStoppedByUser)
 	}
+	return d.startLocked(ctx, m)
+}
+
+// startLocked starts the exited init of the container m describes again;
+// the caller holds its name's lock.
+func (d *Driver) startLocked(ctx context.Context, m *meta) error {
 	dir := d.dir(m.ID)
 	if _, err := readStartSpec(dir); err != nil {
 		return fmt.Errorf("container %s cannot be started again (made by an older berth; the next apply replaces it): %w", m.Name, err)
