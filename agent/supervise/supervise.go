@@ -100,7 +100,8 @@ type Supervisor struct {
 	// supervisor ran.
 	started time.Time
 	// missing counts, for each recorded container absent from the host,
-	// the drift checks that found it so (Run's goroutine only).
+	// the drift checks that found it so, up to missingDealt (Run's
+	// goroutine only).
 	missing map[string]int
 	// scanned is set after Run's first scan: containers found later are
 	// new (create events).
@@ -754,7 +755,16 @@ func declared(in container.Info) bool {
 	return in.Owner != "" && !strings.HasPrefix(in.Owner, resource.RunProject+"/")
 }
 
-// checkRemoved reports recorded containers that are no longer on the host.
+// missingDealt is Supervisor.missing's count of a recorded container
+// whose absence was reported, or was berth's own doing (Acted destroy):
+// nothing more is said of it until it is on the host again or no longer
+// recorded.
+const missingDealt = 2
+
+// checkRemoved reports recorded containers that are no longer on the host
+// and that berth did not remove: a person's berth rm is told by Acted,
+// and an apply's delete removes the record right after the container
+// (a container is reported once missing twice in a row).
 func (s *Supervisor) checkRemoved(ctx context.Context) {
 	if s.cfg.Recorded == nil {
 		return
@@ -779,6 +789,15 @@ func (s *Supervisor) checkRemoved(ctx context.Context) {
 			delete(s.missing, name)
 		}
 	}
+	s.mu.Lock()
+	for name := range recorded {
+		// Removed through berth (berth rm, told by Acted): not drift,
+		// however long the state still records it.
+		if _, told := s.destroyed[name]; told && !present[name] {
+			s.missing[name] = missingDealt
+		}
+	}
+	s.mu.Unlock()
 	for name, owner := range recorded {
 		if present[name] {
 			continue
@@ -787,7 +806,7 @@ func (s *Supervisor) checkRemoved(ctx context.Context) {
 		case 0:
 			s.missing[name] = 1
 		case 1:
-			s.missing[name] = 2
+			s.missing[name] = missingDealt
 			m := fmt.Sprintf("container %s was removed outside berth: the next berth plan shows it missing, and apply creates it again", name)
 			s.log.Warn("drift: "+m, "container", name, "owner", owner)
 			s.bus.Emit(Event{Type: EventDrift, Container: name, Owner: owner, Message: m})

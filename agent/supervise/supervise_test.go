@@ -399,6 +399,44 @@ func TestDriftOfARemovedContainer(t *testing.T) {
 	none(t, events, "kept", EventDrift, 0)
 }
 
+// A container removed through berth is not drift: berth rm (which tells
+// the supervisor with Acted) while the state still records it, or an
+// apply's delete (which drops the record right after).
+func TestRemovalThroughBerthIsNotDrift(t *testing.T) {
+	rt := newFake()
+	var mu sync.Mutex
+	recorded := map[string]string{}
+	for _, n := range []string{"rmd", "applied", "outside"} {
+		rt.add(n, "no", nil)
+		recorded[n] = "demo/container." + n
+	}
+	cfg := Config{Dir: t.TempDir(), Recorded: func(context.Context) (map[string]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		out := map[string]string{}
+		for k, v := range recorded {
+			out[k] = v
+		}
+		return out, nil
+	}}
+	s, events, _ := started(t, rt, cfg)
+	watching(t, s, "rmd", "applied", "outside")
+
+	rt.remove("rmd") // berth rm -f rmd
+	s.Acted(Event{Type: EventDestroy, Container: "rmd", Owner: "demo/container.rmd"})
+	rt.remove("applied") // apply: the driver's Delete, then the state's
+	mu.Lock()
+	delete(recorded, "applied")
+	mu.Unlock()
+	rt.remove("outside")
+
+	// By the time the one removed behind berth's back is reported, the
+	// others were missing as long.
+	next(t, events, "outside", EventDrift, nil)
+	none(t, events, "rmd", EventDrift, 100*time.Millisecond)
+	none(t, events, "applied", EventDrift, 0)
+}
+
 func TestExitOfAContainerWithoutPolicyIsDrift(t *testing.T) {
 	rt := newFake()
 	rt.add("web", "no", nil)
