@@ -457,3 +457,39 @@ func TestImportChanges(t *testing.T) {
 		t.Error("RUN accepted as a change")
 	}
 }
+
+// berth image prune keeps the cache entries of every stage that built a
+// named image: a two-stage build rebuilds from the cache afterwards.
+func TestPruneKeepsEveryStageOfANamedImage(t *testing.T) {
+	e := newEnv(t)
+	base := "test/base-" + unique()
+	e.baseImage(t, base)
+	dir := project(t, map[string]string{
+		"Dockerfile":  appDockerfile,
+		"hello.txt":   "hello\n",
+		"files/a.txt": "a\n",
+	})
+	opts := Options{Context: dir, Tags: []string{"test/app:1"}, Args: map[string]string{"BASE": base}}
+	first, err := e.b.Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another build whose image no name keeps: its entries go.
+	other := project(t, map[string]string{"Dockerfile": "ARG BASE\nFROM ${BASE}\nRUN echo other > /other\n"})
+	if _, err := e.b.Run(context.Background(), Options{Context: other, Args: map[string]string{"BASE": base}}); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := e.store.Prune(context.Background(), image.PruneOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if removed.BuildCache != 1 {
+		t.Errorf("prune dropped %d build cache entries, want 1 (the unnamed build's)", removed.BuildCache)
+	}
+	only := opts
+	only.CacheOnly, only.Tags = true, nil
+	res, err := e.b.Run(context.Background(), only)
+	if err != nil || res.Digest != first.Digest || res.Cached != res.Steps-3 {
+		t.Fatalf("cache-only build after prune: %+v, %v; want digest %s, every step cached", res, err, first.Digest)
+	}
+}

@@ -324,6 +324,7 @@ func (r *run) dispatch(ctx context.Context, st *stage, c instructions.Command, t
 	extra := sortedKV(st.args.vals)
 	var prepare func() (string, error)
 	var exec func() (*image.Image, error)
+	var copied *copySpec // COPY's: --from is an input of the step
 	switch c := c.(type) {
 	case *instructions.RunCommand:
 		network := instructions.GetNetwork(c)
@@ -335,6 +336,7 @@ func (r *run) dispatch(ctx context.Context, st *stage, c instructions.Command, t
 		exec = func() (*image.Image, error) { return r.runStep(ctx, st, c, text, network, args) }
 	case *instructions.CopyCommand:
 		cp := &copySpec{srcs: c.SourcePaths, dest: c.DestPath, from: c.From, chown: c.Chown, chmod: c.Chmod}
+		copied = cp
 		prepare = func() (string, error) { return r.prepareCopy(ctx, st, cp) }
 		exec = func() (*image.Image, error) { return r.copyStep(st, cp, text) }
 	case *instructions.AddCommand:
@@ -360,10 +362,22 @@ func (r *run) dispatch(ctx context.Context, st *stage, c instructions.Command, t
 	}
 	key := cacheKey(st.img.Digest.String(), string(desc), extra)
 	r.lastKey = key
+	// The images the key depends on: pruning keeps their cache entries
+	// with this one's (another stage copied from is one).
+	inputs := []v1.Hash{st.img.Digest}
+	if copied != nil && copied.fromImg != nil {
+		inputs = append(inputs, copied.fromImg.Digest)
+	}
 	start := time.Now()
 	if !r.opts.NoCache {
 		if e := r.cache[key]; e != nil {
 			if img, err := r.b.store.ImageByDigest(e.Manifest); err == nil {
+				if !slices.Equal(e.Inputs, inputs) && !r.opts.CacheOnly {
+					// An entry from before inputs were recorded.
+					if err := r.b.store.AddBuildCache(key, img.Digest, inputs...); err != nil {
+						return err
+					}
+				}
 				r.cached++
 				st.img, st.cfg = img, cloneConfig(img.Config)
 				if _, ok := c.(*instructions.CmdCommand); ok {
@@ -385,10 +399,10 @@ func (r *run) dispatch(ctx context.Context, st *stage, c instructions.Command, t
 		st.cmdSet = true
 	}
 	st.img, st.cfg = img, cloneConfig(img.Config)
-	if err := r.b.store.AddBuildCache(key, img.Digest); err != nil {
+	if err := r.b.store.AddBuildCache(key, img.Digest, inputs...); err != nil {
 		return err
 	}
-	r.cache[key] = &image.BuildCacheEntry{Manifest: img.Digest}
+	r.cache[key] = &image.BuildCacheEntry{Manifest: img.Digest, Inputs: inputs}
 	r.emit(Event{Kind: EventDone, Step: r.step, Steps: r.total, Stage: st.name, Image: img.Digest.String(), Duration: time.Since(start)})
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -401,6 +402,11 @@ const buildCacheVersion = 1
 type BuildCacheEntry struct {
 	Manifest v1.Hash   `json:"manifest"`
 	Created  time.Time `json:"created"`
+	// Inputs are the images the step's key depends on: its parent and
+	// any image or stage it copied from. Pruning keeps the entries of
+	// every image a kept entry's inputs name, so that a kept image
+	// rebuilds from the cache.
+	Inputs []v1.Hash `json:"inputs,omitempty"`
 }
 
 type buildCache struct {
@@ -438,13 +444,14 @@ func (s *Store) BuildCache() (map[string]*BuildCacheEntry, error) {
 	return c.Entries, nil
 }
 
-// AddBuildCache records the result of a build step.
-func (s *Store) AddBuildCache(key string, manifest v1.Hash) error {
+// AddBuildCache records the result of a build step, made from the
+// images inputs (its parent, the images and stages it copied from).
+func (s *Store) AddBuildCache(key string, manifest v1.Hash, inputs ...v1.Hash) error {
 	return s.updateBuildCache(func(c *buildCache) bool {
-		if e := c.Entries[key]; e != nil && e.Manifest == manifest {
+		if e := c.Entries[key]; e != nil && e.Manifest == manifest && slices.Equal(e.Inputs, inputs) {
 			return false
 		}
-		c.Entries[key] = &BuildCacheEntry{Manifest: manifest, Created: time.Now().UTC()}
+		c.Entries[key] = &BuildCacheEntry{Manifest: manifest, Created: time.Now().UTC(), Inputs: inputs}
 		return true
 	})
 }

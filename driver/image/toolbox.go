@@ -334,15 +334,21 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions, users Users) (*Rem
 	return removed, nil
 }
 
-// pruneBuildCache drops the cache entries whose image has a layer no
-// named image has (all, with all). The caller holds lockContent.
+// pruneBuildCache drops the cache entries no named image needs (all,
+// with all). An entry stays when its image is a named image or an input
+// of a kept entry (its parent, a stage it copied from: the chain that
+// built a named image, every stage of it), or when its image has no
+// layer a named image lacks (it keeps no bytes). The caller holds
+// lockContent.
 func (s *Store) pruneBuildCache(all bool, removed *Removed) error {
 	recs, err := s.readRecords()
 	if err != nil {
 		return err
 	}
 	named := map[v1.Hash]bool{}
+	kept := map[v1.Hash]bool{} // images a kept image was built from
 	for _, r := range recs.Images {
+		kept[r.Digest] = true
 		m, err := readBlobAs(s.blobPath(r.Digest), v1.ParseManifest)
 		if err != nil {
 			// Unknown layers: keep the cache rather than guess.
@@ -353,9 +359,26 @@ func (s *Store) pruneBuildCache(all bool, removed *Removed) error {
 		}
 	}
 	err = s.updateBuildCache(func(c *buildCache) bool {
+		keep := map[string]bool{}
+		if !all {
+			// The chains that built the named images, back to their
+			// bases, across stages.
+			for changed := true; changed; {
+				changed = false
+				for key, e := range c.Entries {
+					if keep[key] || !kept[e.Manifest] {
+						continue
+					}
+					keep[key], changed = true, true
+					for _, in := range e.Inputs {
+						kept[in] = true
+					}
+				}
+			}
+		}
 		for key, e := range c.Entries {
 			drop := all
-			if !drop {
+			if !drop && !keep[key] {
 				m, err := readBlobAs(s.blobPath(e.Manifest), v1.ParseManifest)
 				if err != nil {
 					drop = true
