@@ -12,6 +12,7 @@ import (
 
 	"github.com/seed-e88ffcd2/berth/driver/container"
 	"github.com/seed-e88ffcd2/berth/driver/image"
+	"github.com/seed-e88ffcd2/berth/driver/network"
 	"github.com/seed-e88ffcd2/berth/resource"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -139,6 +140,9 @@ func (h *Host) CreateOneOff(ctx context.Context, o OneOff, in *Interactive) (*On
 	if err != nil {
 		return nil, err
 	}
+	if err := h.networksExist(ctx, o.Networks); err != nil {
+		return nil, err
+	}
 	nonce := make([]byte, 6)
 	_, _ = rand.Read(nonce)
 	addr := resource.Addr{Kind: resource.KindContainer, Name: name}
@@ -151,6 +155,24 @@ func (h *Host) CreateOneOff(ctx context.Context, o OneOff, in *Interactive) (*On
 		return nil, err
 	}
 	return &OneOffContainer{Name: name, ID: v.GetAttr("id").AsString(), h: h, owner: owner, addr: addr, value: v}, nil
+}
+
+// networksExist refuses a --network that names no network on the host,
+// in one sentence, before anything is made: the container driver would
+// find out only while making the container, deep in its own wrapping.
+func (h *Host) networksExist(ctx context.Context, names []string) error {
+	nets, ok := h.Drivers[resource.KindNetwork].(*network.Driver)
+	if !ok {
+		return nil
+	}
+	for _, n := range names {
+		if _, err := nets.Mode(ctx, n); errors.Is(err, resource.ErrNotFound) {
+			return resource.Errorf(resource.ErrNotFound, "network %s does not exist on this host: networks come from the network blocks of an applied configuration (berth state list shows them)", n)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Exited is closed once the container's init has exited and its exit

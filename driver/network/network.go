@@ -483,7 +483,7 @@ func alreadyExists(name, owner string) error {
 func (d *Driver) Mode(_ context.Context, network string) (string, error) {
 	rec, err := d.readRecord(network)
 	if err != nil {
-		return "", fmt.Errorf("network %s: %w", network, err)
+		return "", err // it names the network
 	}
 	return rec.Driver, nil
 }
