@@ -100,8 +100,7 @@ func (c *CLI) exec(ctx context.Context, args []string) int {
 		return interruptCode(sig)
 	}
 	if err != nil {
-		c.errorf("%v", err)
-		return exitBerth
+		return c.commandError(err)
 	}
 	return code
 }

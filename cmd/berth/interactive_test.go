@@ -480,9 +480,29 @@ network "n" {
 		t.Errorf("a run container fetching from another by name: exit %d %q", code, out)
 	}
 	gone(t, "runclient")
+	// One sentence that names the network once, and where networks come
+	// from.
 	code, out = runCmd(t, berthMain("/", nil, "run", "--rm", "--network", "nosuch", "e2erunnet/bb", "true"))
-	if code != exitBerth || !strings.Contains(out, "nosuch") {
+	if code != exitBerth || !strings.Contains(out, "network nosuch does not exist on this host") || strings.Count(out, "nosuch") != 1 || !strings.Contains(out, "berth state list") {
 		t.Errorf("run on a network that does not exist: exit %d\n%s", code, out)
+	}
+
+	// A command that is not there exits 127, one that cannot be run
+	// 126, as Docker's do; for run and for exec.
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"run", "--rm", "e2erunnet/bb", "/nonexist"}, 127},
+		{[]string{"run", "--rm", "e2erunnet/bb", "nonexist-command"}, 127},
+		{[]string{"run", "--rm", "e2erunnet/bb", "/etc/passwd"}, 126},
+		{[]string{"exec", "runweb", "/nonexist"}, 127},
+		{[]string{"exec", "runweb", "/etc/passwd"}, 126},
+	} {
+		code, out := runCmd(t, berthMain("/", nil, tc.args...))
+		if code != tc.code || !strings.Contains(out, tc.args[len(tc.args)-1]) {
+			t.Errorf("berth %s: exit %d, want %d\n%s", strings.Join(tc.args, " "), code, tc.code, out)
+		}
 	}
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -179,7 +181,7 @@ func (c *CLI) runOneOff(ctx context.Context, args []string) int {
 		_ = sink.done()
 	}
 	if err != nil {
-		return fail("%v", err)
+		return c.commandError(err)
 	}
 	if *detach {
 		if *rm {
@@ -302,6 +304,67 @@ func (c *CLI) copyLog(path string, exited <-chan struct{}) error {
 		}
 		_, _ = io.WriteString(w, e.Log)
 	}
+}
+
+// Exit codes of a container's command that could not be started, as
+// Docker's (and a shell's): not there, or there and not runnable.
+const (
+	exitNotFound      = 127
+	exitNotExecutable = 126
+)
+
+// commandError prints err, which ended berth run or exec, and returns the
+// exit code: 127 or 126 when the container's command could not be run
+// (commandExitCode), else exitBerth.
+func (c *CLI) commandError(err error) int {
+	code, msg := commandExitCode(err)
+	if code == 0 {
+		c.errorf("%v", err)
+		return exitBerth
+	}
+	c.errorf("%s", msg)
+	return code
+}
+
+// commandExitCode tells whether err says the container's command could
+// not be run, and how Docker exits then: 127 when it is not there (not
+// found in $PATH, no such file), 126 when it is and cannot be run
+// (permission denied, a directory, not an executable format), with that
+// part of the message; 0 otherwise.
+//
+// libcontainer's init looks the command up with exec.LookPath, but
+// passes the error to the runtime as text only (its initError), so no
+// errors.Is reaches an exec.Error, fs.ErrNotExist or an errno: the
+// errors.Is tests serve an error that keeps its chain, and the text of
+// the exec.Error ("exec: \"NAME\": …") the one that does not.
+func commandExitCode(err error) (int, string) {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		switch {
+		case errors.Is(ee.Err, exec.ErrNotFound), errors.Is(ee.Err, fs.ErrNotExist), errors.Is(ee.Err, syscall.ENOENT):
+			return exitNotFound, ee.Error()
+		case errors.Is(ee.Err, fs.ErrPermission), errors.Is(ee.Err, syscall.EACCES), errors.Is(ee.Err, syscall.EISDIR), errors.Is(ee.Err, syscall.ENOEXEC):
+			return exitNotExecutable, ee.Error()
+		}
+		return 0, ""
+	}
+	text := err.Error()
+	i := strings.LastIndex(text, `exec: "`)
+	if i < 0 {
+		return 0, ""
+	}
+	msg := text[i:]
+	for _, s := range []string{exec.ErrNotFound.Error(), syscall.ENOENT.Error()} {
+		if strings.Contains(msg, s) {
+			return exitNotFound, msg
+		}
+	}
+	for _, s := range []string{syscall.EACCES.Error(), syscall.EISDIR.Error(), syscall.ENOEXEC.Error()} {
+		if strings.Contains(msg, s) {
+			return exitNotExecutable, msg
+		}
+	}
+	return 0, ""
 }
 
 func sigName(s syscall.Signal) string {
