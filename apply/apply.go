@@ -41,6 +41,9 @@ const (
 	OpCreate Op = "create"
 	OpUpdate Op = "update"
 	OpDelete Op = "delete"
+	// OpPrepare fetches or builds what a create will need, before any
+	// delete runs (driver.Preparer).
+	OpPrepare Op = "prepare"
 )
 
 // Step is one operation on one instance, as hooks see it.
@@ -100,6 +103,9 @@ func Run(ctx context.Context, p *plan.Plan, drivers driver.Set, store Store, hoo
 		}
 	}
 	ctx = resource.WithReleased(ctx, released)
+	if err := prepare(ctx, p, drivers, hooks, values, opts); err != nil {
+		return p.Prior, err
+	}
 
 	type result struct {
 		n       *node
@@ -198,6 +204,46 @@ func Run(ctx context.Context, p *plan.Plan, drivers driver.Set, store Store, hoo
 		snap = p.Prior
 	}
 	return snap, errors.Join(errs...)
+}
+
+// prepare has the drivers that can fetch or build ahead (images) do so for
+// what the plan creates, when the plan also deletes: every delete runs
+// before every create, so a build that fails or a registry that is down
+// would otherwise be found only after the objects being replaced are
+// gone. A failure here changes nothing. A value not yet known (it depends
+// on something the apply makes) is left to its create.
+func prepare(ctx context.Context, p *plan.Plan, drivers driver.Set, hooks Hooks, values map[resource.Addr]cty.Value, opts Options) error {
+	deletes := false
+	for _, ch := range p.Changes {
+		deletes = deletes || ch.Action == plan.Delete || ch.Action == plan.Replace
+	}
+	if !deletes {
+		return nil
+	}
+	for _, ch := range p.Changes {
+		pr, ok := drivers[ch.Addr.Kind].(driver.Preparer)
+		if !ok || (ch.Action != plan.Create && ch.Action != plan.Replace) {
+			continue
+		}
+		select {
+		case <-opts.Stop:
+			return fmt.Errorf("%w before anything changed", ErrInterrupted)
+		default:
+		}
+		s := Step{Addr: ch.Addr, Op: OpPrepare, Change: ch}
+		desired, err := desiredValue(p, Step{Addr: ch.Addr, Op: OpCreate, Change: ch}, values)
+		if err != nil || !desired.IsWhollyKnown() {
+			continue
+		}
+		hooks.PreApply(s)
+		start := time.Now()
+		err = pr.Prepare(ctx, ch.Addr, desired)
+		hooks.PostApply(s, err, time.Since(start))
+		if err != nil {
+			return fmt.Errorf("%s: prepare failed, so nothing was changed: %w", ch.Addr, err)
+		}
+	}
+	return nil
 }
 
 func listOrNone(items []string) string {

@@ -249,3 +249,40 @@ func TestDriftIsRepaired(t *testing.T) {
 		t.Errorf("container: %s %v, want replace because the network is recreated", ch.Action, ch.Reasons)
 	}
 }
+
+func TestPrepareFailureChangesNothing(t *testing.T) {
+	store, d := openStore(t), fakes.NewDriver()
+	drivers := d.Set()
+	drivers[resource.KindContainer] = fakes.Preparing{Driver: d}
+	if _, err := apply.Run(context.Background(), computePlan(t, config("serve"), store, d, plan.Options{}), drivers, store, nopHooks{}, apply.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := store.Snapshot("t")
+	if len(before.Objects) == 0 {
+		t.Fatal("nothing recorded after the first apply")
+	}
+	// The replacement cannot be had (a build fails): nothing is deleted.
+	d.Calls = nil
+	d.FailOn["prepare container.web"] = errors.New("RUN exit 7")
+	p := computePlan(t, config("serve --verbose"), store, d, plan.Options{})
+	_, err := apply.Run(context.Background(), p, drivers, store, nopHooks{}, apply.Options{})
+	if err == nil || !strings.Contains(err.Error(), "prepare failed, so nothing was changed") {
+		t.Fatalf("apply = %v, want the prepare's failure", err)
+	}
+	if want := []string{"prepare container.web"}; !slices.Equal(d.Calls, want) {
+		t.Errorf("calls %v, want only %v", d.Calls, want)
+	}
+	after, _ := store.Snapshot("t")
+	if before.Serial != after.Serial || len(after.Objects) != len(before.Objects) {
+		t.Errorf("the state changed: serial %d → %d", before.Serial, after.Serial)
+	}
+	// Once it can be had, it is prepared first, then replaced.
+	delete(d.FailOn, "prepare container.web")
+	d.Calls = nil
+	if _, err := apply.Run(context.Background(), p, drivers, store, nopHooks{}, apply.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"prepare container.web", "delete container.web", "create container.web"}; !slices.Equal(d.Calls, want) {
+		t.Errorf("calls %v, want %v", d.Calls, want)
+	}
+}

@@ -40,5 +40,13 @@ type Previewer interface {
 	Preview(ctx context.Context, addr resource.Addr, prior, desired cty.Value) (cty.Value, error)
 }
 
+// Preparer is an optional capability: it fetches or builds what Create
+// will need (an image's layers), without making the object, so that an
+// apply that replaces something learns that the new one cannot be had
+// before it deletes the old one. Create must still work without it.
+type Preparer interface {
+	Prepare(ctx context.Context, addr resource.Addr, desired cty.Value) error
+}
+
 // Set maps each kind to its driver.
 type Set map[resource.Kind]Driver

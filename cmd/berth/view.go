@@ -16,9 +16,10 @@ import (
 )
 
 var opWords = map[apply.Op][2]string{
-	apply.OpCreate: {"Creating...", "Creation"},
-	apply.OpUpdate: {"Modifying...", "Modifications"},
-	apply.OpDelete: {"Destroying...", "Destruction"},
+	apply.OpCreate:  {"Creating...", "Creation"},
+	apply.OpUpdate:  {"Modifying...", "Modifications"},
+	apply.OpDelete:  {"Destroying...", "Destruction"},
+	apply.OpPrepare: {"Preparing (before anything is deleted)...", "Preparation"},
 }
 
 // textHooks shows each change as it starts and ends, with elapsed time,

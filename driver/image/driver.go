@@ -128,6 +128,20 @@ func alreadyExists(name, owner string) error {
 	return resource.Errorf(resource.ErrAlreadyExists, "image name %q already exists on this host and belongs to %s; choose another name, or destroy it there", name, owner)
 }
 
+// Prepare imports the image and unpacks its layers — pulls or builds it —
+// without naming it: an apply does it before its deletes, so that a build
+// that fails or a registry that is down stops the apply before the image
+// and containers it replaces are gone. Create then finds it all stored (a
+// pulled image whose old name's delete collected the blobs meanwhile is
+// fetched again).
+func (s *Store) Prepare(ctx context.Context, addr resource.Addr, desired cty.Value) error {
+	_, err := s.imported(ctx, addr, desired, func(_ *resource.ImageSpec, img *storedImage) (cty.Value, error) {
+		_, err := s.ensureLayers(img)
+		return cty.NilVal, err
+	})
+	return err
+}
+
 // Create imports the image, unpacks its layers that are not unpacked yet
 // and records its name, which must not be another owner's.
 func (s *Store) Create(ctx context.Context, addr resource.Addr, desired cty.Value) (cty.Value, error) {
@@ -301,12 +315,13 @@ func (s *Store) Resolve(ctx context.Context, ref string) (*driver.ImageInfo, err
 		ID:     img.ID.String(),
 		Layers: layers,
 		Config: driver.ImageConfig{
-			Entrypoint: c.Entrypoint,
-			Cmd:        c.Cmd,
-			Env:        c.Env,
-			WorkingDir: c.WorkingDir,
-			User:       c.User,
-			Labels:     c.Labels,
+			Entrypoint:  c.Entrypoint,
+			Cmd:         c.Cmd,
+			Env:         c.Env,
+			WorkingDir:  c.WorkingDir,
+			User:        c.User,
+			Labels:      c.Labels,
+			Healthcheck: healthcheck(c.Healthcheck),
 		},
 	}, nil
 }

@@ -88,6 +88,7 @@ var (
 	_ driver.Driver    = (*Store)(nil)
 	_ driver.Previewer = (*Store)(nil)
 	_ driver.Images    = (*Store)(nil)
+	_ driver.Preparer  = (*Store)(nil)
 )
 
 // New opens the store at cfg.Root, creating its layout if needed.

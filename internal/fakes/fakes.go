@@ -187,3 +187,14 @@ func Attr(deps map[resource.Addr]cty.Value, addr resource.Addr, name string) cty
 	}
 	return v.GetAttr(name)
 }
+
+// Preparing is a Driver that is also a driver.Preparer: Prepare records
+// "prepare ADDR" and fails as FailOn says.
+type Preparing struct{ *Driver }
+
+var _ driver.Preparer = Preparing{}
+
+// Prepare records the call.
+func (p Preparing) Prepare(_ context.Context, addr resource.Addr, _ cty.Value) error {
+	return p.call("prepare", addr)
+}
