@@ -17,6 +17,10 @@ type ImageConfig struct {
 	WorkingDir string
 	User       string
 	Labels     map[string]string
+	// Healthcheck is the image's HEALTHCHECK, which a container that sets
+	// no health check of its own runs; nil when the image has none or
+	// disables it (HEALTHCHECK NONE).
+	Healthcheck *resource.HealthcheckSpec
 }
 
 // ImageInfo is a resolved image: its layers unpacked on disk and its config.

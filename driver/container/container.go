@@ -431,7 +431,7 @@ func (d *Driver) Update(ctx context.Context, addr resource.Addr, prior, desired 
 		}
 	}
 	m.Labels, m.Restart, m.StopSignal, m.StopTimeout = spec.Labels, spec.Restart, spec.StopSignal, spec.StopTimeout
-	m.Healthcheck = healthcheck(spec)
+	m.Healthcheck = healthcheck(spec, m.ImageHealthcheck)
 	// The container is now what desired describes, so a create from the
 	// same value (after its record was dropped from the state) adopts it.
 	m.SpecHash = hash

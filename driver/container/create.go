@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
@@ -36,7 +37,7 @@ func (d *Driver) create(ctx context.Context, id string, spec *resource.Container
 	m := &meta{
 		ID: id, Name: spec.Name, Hostname: hostname, Owner: owner, SpecHash: hash,
 		Labels: spec.Labels, Restart: spec.Restart, StopSignal: spec.StopSignal, StopTimeout: spec.StopTimeout,
-		Image: spec.Image, Created: time.Now().UTC(), Healthcheck: healthcheck(spec),
+		Image: spec.Image, Created: time.Now().UTC(), Healthcheck: healthcheck(spec, nil),
 	}
 	mode, err := d.networkMode(ctx, spec, m)
 	if err != nil {
@@ -52,6 +53,9 @@ func (d *Driver) create(ctx context.Context, id string, spec *resource.Container
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", spec.Image, err)
 	}
+	// Written with the meta below, before the container starts.
+	m.ImageHealthcheck = img.Config.Healthcheck
+	m.Healthcheck = healthcheck(spec, m.ImageHealthcheck)
 	rootfs := filepath.Join(dir, "rootfs")
 	if err := mountOverlay(img.Layers, dir); err != nil {
 		return nil, err
@@ -169,10 +173,17 @@ func (d *Driver) start(ctx context.Context, id string, cfg *configs.Config, proc
 	return d.spawn(ctx, dir, in)
 }
 
-// healthcheck is the check to record, nil without one.
-func healthcheck(spec *resource.ContainerSpec) *resource.HealthcheckSpec {
+// healthcheck is the check to record: the container's, else its image's
+// (as Docker does; image's is nil when the image has none or disables
+// it), nil without one.
+func healthcheck(spec *resource.ContainerSpec, image *resource.HealthcheckSpec) *resource.HealthcheckSpec {
 	if !spec.Healthcheck.Enabled() {
-		return nil
+		if image == nil || !image.Enabled() {
+			return nil
+		}
+		h := *image
+		h.Command = slices.Clone(h.Command)
+		return &h
 	}
 	h := spec.Healthcheck
 	return &h

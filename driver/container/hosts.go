@@ -40,6 +40,9 @@ type meta struct {
 	// Healthcheck is the check the agent's supervisor runs, changed in
 	// place by Update like the restart policy.
 	Healthcheck *resource.HealthcheckSpec `json:"healthcheck,omitempty"`
+	// ImageHealthcheck is the image's HEALTHCHECK, the container's
+	// Healthcheck whenever its spec sets none (as Docker runs it).
+	ImageHealthcheck *resource.HealthcheckSpec `json:"image_healthcheck,omitempty"`
 	// Started is set once the init runs; a directory without it is the
 	// leftover of a create that did not finish.
 	Started bool `json:"started"`
