@@ -372,11 +372,10 @@ func (s *Store) Tag(name string, digest v1.Hash) error {
 	rec := &record{Digest: img.Digest, ID: img.ID, MediaType: img.MediaType, Size: img.Size}
 	var taken error
 	err = s.updateRecords(func(recs *records) bool {
-		old := recs.Images[name]
-		if old != nil && old.Owner != "" {
-			taken = resource.Errorf(resource.ErrConflict, "image name %q belongs to %s; choose another name", name, old.Owner)
+		if taken = ownedName(recs, name); taken != nil {
 			return false
 		}
+		old := recs.Images[name]
 		if old != nil && *old == *rec {
 			return false
 		}
@@ -387,6 +386,15 @@ func (s *Store) Tag(name string, digest v1.Hash) error {
 		return err
 	}
 	return taken
+}
+
+// ownedName refuses a name a project recorded (its image block): berth
+// build, pull, tag, load and import may not move it.
+func ownedName(recs *records, name string) error {
+	if old := recs.Images[name]; old != nil && old.Owner != "" {
+		return resource.Errorf(resource.ErrConflict, "image name %q belongs to %s; choose another name", name, old.Owner)
+	}
+	return nil
 }
 
 // The build cache: one small index file, build-cache.json, mapping a

@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -119,5 +120,31 @@ func TestDeleteDespiteDamagedRecord(t *testing.T) {
 	}
 	if err := s.GC(ctx); err == nil || !strings.Contains(err.Error(), "image b is unreadable") {
 		t.Errorf("GC = %v, want it to name the damaged image b", err)
+	}
+}
+
+// TestPullRefusesAProjectsName: berth image pull -name refuses a name a
+// project recorded, as tag does, before anything downloads.
+func TestPullRefusesAProjectsName(t *testing.T) {
+	s := newStore(t)
+	if _, err := s.Create(ownedBy("proj"), addr("bb"), archiveVal("proj/app", dockerArchive(t, map[string]v1.Image{"a:1": image(t, v1.Config{Cmd: []string{"a"}}, baseLayer(t))}))); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := s.Ref("proj/app")
+	requests := 0
+	reg := newRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { requests++; h.ServeHTTP(w, r) })
+	})
+	push(t, reg+"/other:1", randomImage(t, 1024, 1))
+	requests = 0
+	_, err := s.Pull(ctx, reg+"/other:1", PullOptions{Name: "proj/app"})
+	if !errors.Is(err, resource.ErrConflict) || !strings.Contains(err.Error(), "belongs to proj/image.bb") {
+		t.Errorf("pull -name of a project's name = %v, want a conflict naming the owner", err)
+	}
+	if requests > 0 {
+		t.Errorf("pull downloaded before refusing: %d requests", requests)
+	}
+	if after, _ := s.Ref("proj/app"); after != before {
+		t.Errorf("the project's name moved: %s, was %s", after, before)
 	}
 }

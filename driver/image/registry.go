@@ -463,6 +463,15 @@ func (s *Store) Pull(ctx context.Context, raw string, opts PullOptions) (*Pulled
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
+	// A name a project recorded is refused before anything downloads, as
+	// Tag refuses it.
+	recs, err := s.readRecords()
+	if err != nil {
+		return nil, err
+	}
+	if err := ownedName(recs, name); err != nil {
+		return nil, err
+	}
 	p, err := remote.NewPuller(s.remoteOptions(ctx)...)
 	if err != nil {
 		return nil, err
@@ -476,7 +485,11 @@ func (s *Store) Pull(ctx context.Context, raw string, opts PullOptions) (*Pulled
 		return nil, err
 	}
 	rec := &record{Digest: img.Digest, ID: img.ID, MediaType: img.MediaType, Size: img.Size, RepoDigest: t.top}
+	var taken error
 	if err := s.updateRecords(func(recs *records) bool {
+		if taken = ownedName(recs, name); taken != nil {
+			return false
+		}
 		if old := recs.Images[name]; old != nil && *old == *rec {
 			return false
 		}
@@ -484,6 +497,9 @@ func (s *Store) Pull(ctx context.Context, raw string, opts PullOptions) (*Pulled
 		return true
 	}); err != nil {
 		return nil, err
+	}
+	if taken != nil {
+		return nil, taken
 	}
 	stats.Name, stats.RepoDigest, stats.Digest, stats.ID = name, t.top.String(), img.Digest.String(), img.ID.String()
 	return stats, nil
