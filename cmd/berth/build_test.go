@@ -166,3 +166,13 @@ func digestOf(inspect string) string {
 	}
 	return d[0].Digest
 }
+
+// TestImageLoadGarbageFromStdin: an error names standard input, not the
+// temporary copy of it.
+func TestImageLoadGarbageFromStdin(t *testing.T) {
+	h := newHost(t, "ldg")
+	code, out := h.berth("image", "load")
+	if code == 0 || !strings.Contains(out, "stdin") || strings.Contains(out, "berth-load-") {
+		t.Errorf("image load < empty = %d:\n%s\nwant an error naming stdin", code, out)
+	}
+}

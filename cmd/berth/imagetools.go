@@ -418,7 +418,13 @@ func (c *CLI) imageLoad(ctx context.Context, args []string) int {
 	}
 	loaded, err := images.Load(ctx, path, *name)
 	if err != nil {
-		return c.errorf("%v", err)
+		msg := err.Error()
+		if *input == "" {
+			// The copy of standard input is no file the user knows.
+			msg = strings.ReplaceAll(msg, "archive "+path, "the archive on stdin")
+			msg = strings.ReplaceAll(msg, path, "stdin")
+		}
+		return c.errorf("%s", msg)
 	}
 	for _, l := range loaded {
 		if asJSON {
