@@ -167,6 +167,10 @@ const (
 	ActionDrift   = supervise.EventDrift
 )
 
+// EventActions are the event types berth events knows (EventOptions.Actions).
+var EventActions = []string{string(ActionCreate), string(ActionStart), string(ActionDie), string(ActionStop), string(ActionKill),
+	string(ActionRestart), string(ActionOOM), string(ActionDestroy), string(ActionHealth), string(ActionDrift)}
+
 func (o EventOptions) match(e Event) bool {
 	if !o.Since.IsZero() && e.Time.Before(o.Since) {
 		return false

@@ -293,21 +293,21 @@ func logOptions(q url.Values, now time.Time) (LogOptions, error) {
 	return o, nil
 }
 
-// ParseTail reads berth logs --tail: a number of lines, or all (-1).
+// ParseTail reads berth logs --tail: a number of lines, or all (-1). A
+// negative number is all, as docker logs takes it (--tail -1).
 func ParseTail(s string) (int, error) {
 	if s == "all" {
 		return -1, nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
+	if err != nil {
 		return 0, fmt.Errorf("%q is not a number of lines (use a number such as 100, or all)", s)
+	}
+	if n < 0 {
+		return -1, nil
 	}
 	return n, nil
 }
-
-// eventActions are the actions berth events knows.
-var eventActions = []string{string(ActionCreate), string(ActionStart), string(ActionDie), string(ActionStop), string(ActionKill),
-	string(ActionRestart), string(ActionOOM), string(ActionDestroy), string(ActionHealth), string(ActionDrift)}
 
 func eventOptions(q url.Values, now time.Time) (EventOptions, error) {
 	var o EventOptions
@@ -320,8 +320,8 @@ func eventOptions(q url.Values, now time.Time) (EventOptions, error) {
 	}
 	o.Names = q["container"]
 	for _, a := range q["action"] {
-		if !contains(eventActions, a) {
-			return o, api.Invalid("query parameter action: %q is not an event action (use one of %s)", a, strings.Join(eventActions, ", "))
+		if !contains(EventActions, a) {
+			return o, api.Invalid("query parameter action: %q is not an event action (use one of %s)", a, strings.Join(EventActions, ", "))
 		}
 	}
 	o.Actions = q["action"]

@@ -320,7 +320,7 @@ func TestStrictQueries(t *testing.T) {
 		{"POST", "/v1/containers/web/kill?signal=NOPE", []string{"signal", "KILL, TERM"}},
 		{"POST", "/v1/containers/web/kill?signal=99", []string{"signal", "between 1 and 64"}},
 		{"DELETE", "/v1/containers/web?force=2", []string{"force", "1, 0, true or false"}},
-		{"GET", "/v1/containers/web/logs?tail=-1", []string{"tail", "or all"}},
+		{"GET", "/v1/containers/web/logs?tail=last", []string{"tail", "or all"}},
 		{"GET", "/v1/containers/web/logs?since=yesterday", []string{"since", "RFC 3339"}},
 		{"GET", "/v1/containers/web/logs?follow=1&lines=3", []string{"unknown query parameter lines", "follow, tail, since, timestamps"}},
 		{"GET", "/v1/containers/web/stats?stream=maybe", []string{"stream", "boolean"}},
@@ -398,6 +398,21 @@ func TestKillStopsOnlyWithStoppingSignals(t *testing.T) {
 		sig, _ := ParseSignal(tc.sig)
 		if got := stops(sig, tc.own); got != tc.want {
 			t.Errorf("kill -s %s of a container stopped with %q marks it stopped by a person: %v, want %v", tc.sig, tc.own, got, tc.want)
+		}
+	}
+}
+
+// TestParseTail: a number of lines, all, and a negative number as all
+// (docker logs --tail -1).
+func TestParseTail(t *testing.T) {
+	for in, want := range map[string]int{"0": 0, "100": 100, "all": -1, "-1": -1, "-5": -1} {
+		if got, err := ParseTail(in); err != nil || got != want {
+			t.Errorf("ParseTail(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "some", "1.5"} {
+		if _, err := ParseTail(in); err == nil {
+			t.Errorf("ParseTail(%q) took it", in)
 		}
 	}
 }

@@ -291,6 +291,14 @@ func readProcess(pid int) (Process, error) {
 // Stats implements Runtime.
 func (r *HostRuntime) Stats(ctx context.Context, name string, stream bool) (Stream[Stats], error) {
 	prev, err := r.sample(ctx, name)
+	if errors.Is(err, resource.ErrConflict) {
+		// Not running: one sample of zeros, as docker stats shows a
+		// stopped container, and the stream ends.
+		if _, ierr := r.h.containers.Inspect(ctx, name); ierr != nil {
+			return nil, ierr
+		}
+		return &sliceStream[Stats]{vals: []Stats{{Name: name, Time: time.Now().UTC()}}}, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -587,9 +588,12 @@ func (c *CLI) events(ctx context.Context, args []string) int {
 			if k == "type" && v == "container" {
 				continue // every event is a container's
 			}
+			if !slices.Contains(agent.EventActions, v) {
+				return c.errorf("--filter %s: %q is not an event type; use one of %s", f, v, strings.Join(agent.EventActions, ", "))
+			}
 			o.Actions = append(o.Actions, v)
 		default:
-			return c.errorf("--filter %q: use container=NAME or event=TYPE (create, start, die, stop, kill, restart, oom, health_status, drift, destroy)", f)
+			return c.errorf("--filter %q: use container=NAME or event=TYPE (%s)", f, strings.Join(agent.EventActions, ", "))
 		}
 	}
 	ctx, stop := c.interruptible(ctx)

@@ -265,6 +265,9 @@ func testVerbs(t *testing.T, h *host, project string, config func(args ...string
 			t.Errorf("logs --format json line %v", e)
 		}
 	}
+	if out, errOut := h.mustVerb("logs", "--tail", "-1", talker); out != "one\nthree\n" || errOut != "two\n" {
+		t.Errorf("logs --tail -1 (all, as docker's): stdout %q, stderr %q", out, errOut)
+	}
 	if code, _, errOut := h.verb(ctx, "logs", "--tail", "some", talker); code != 1 || !strings.Contains(errOut, "--tail") {
 		t.Errorf("logs --tail some: exit %d %s", code, errOut)
 	}
@@ -357,6 +360,11 @@ func testVerbs(t *testing.T, h *host, project string, config func(args ...string
 	if out, _ := h.mustVerb("ps", "-a"); !strings.Contains(out, "Exited (137)") {
 		t.Errorf("ps -a after stop:\n%s", out)
 	}
+	// stats of a stopped container: a row of zeros, as docker's.
+	out, _ = h.mustVerb("stats", "--no-stream", talker)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[1], talker) || !strings.Contains(lines[1], "0.00%") || !strings.HasSuffix(lines[1], " 0") {
+		t.Errorf("stats --no-stream of a stopped container:\n%s", out)
+	}
 	if code, out := config("plan", "-detailed-exitcode"); code != 2 || !strings.Contains(out, "container.talker") {
 		t.Errorf("plan after stop: exit %d\n%s", code, out)
 	}
@@ -434,6 +442,10 @@ func testVerbs(t *testing.T, h *host, project string, config func(args ...string
 	}
 	if out, _ := h.mustVerb("events", "--since", "5m", "--until", "0s"); !strings.Contains(out, " container ") {
 		t.Errorf("events as text: %q", out)
+	}
+	// A filter names what the user typed, and the event types there are.
+	if code, _, errOut := h.verb(ctx, "events", "-f", "event=bogus"); code != 1 || !strings.Contains(errOut, `--filter event=bogus: "bogus" is not an event type; use one of create, start, die`) {
+		t.Errorf("events -f event=bogus: exit %d %q", code, errOut)
 	}
 
 	// rm: refused while running, forced, and the next apply recreates it.
