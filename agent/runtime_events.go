@@ -20,7 +20,7 @@ func (r *HostRuntime) Events(ctx context.Context, o EventOptions) (Stream[Event]
 		// Only the past: what is known of it, and the stream ends.
 		var past []Event
 		if sup := r.h.supervisor(); sup != nil {
-			past = sup.Events().History(o.Since)
+			past = inTimeOrder(sup.Events().History(o.Since))
 		} else {
 			list, err := r.h.containers.List(ctx)
 			if err != nil {
@@ -40,9 +40,16 @@ func (r *HostRuntime) Events(ctx context.Context, o EventOptions) (Stream[Event]
 	ch := make(chan item[Event])
 	var src <-chan Event
 	if sup := r.h.supervisor(); sup != nil {
-		events, unsubscribe := sup.Subscribe(o.Since)
+		// The live events first, then the history: an event emitted
+		// between the two is in both, and is reported once, from the
+		// history (by its Seq).
+		live, unsubscribe := sup.Subscribe(time.Time{})
 		context.AfterFunc(ctx, unsubscribe)
-		src = events
+		var past []Event
+		if !o.Since.IsZero() {
+			past = inTimeOrder(sup.Events().History(o.Since))
+		}
+		src = replayThenLive(ctx, past, live)
 	} else {
 		before, err := r.h.containers.List(ctx)
 		if err != nil {
@@ -79,6 +86,57 @@ func (r *HostRuntime) Events(ctx context.Context, o EventOptions) (Stream[Event]
 		}
 	}()
 	return &chanStream[Event]{ch: ch, cancel: cancel}, nil
+}
+
+// inTimeOrder sorts events by their time, keeping the order they were
+// emitted in for equal times. The supervisor emits an event when it
+// learns of it, with the time it happened: a container's create, found
+// by a scan, is recorded after the start a verb reported, and earlier.
+func inTimeOrder(events []Event) []Event {
+	sort.SliceStable(events, func(i, j int) bool { return events[i].Time.Before(events[j].Time) })
+	return events
+}
+
+// replayThenLive sends past, then the live events not among them (a live
+// event whose Seq is not above the last of past was emitted before the
+// history was read, and is in it).
+func replayThenLive(ctx context.Context, past []Event, live <-chan Event) <-chan Event {
+	var seen uint64
+	for _, e := range past {
+		seen = max(seen, e.Seq)
+	}
+	out := make(chan Event)
+	go func() {
+		defer close(out)
+		for _, e := range past {
+			select {
+			case out <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
+		for {
+			var e Event
+			select {
+			case v, ok := <-live:
+				if !ok {
+					return
+				}
+				e = v
+			case <-ctx.Done():
+				return
+			}
+			if e.Seq != 0 && e.Seq <= seen {
+				continue
+			}
+			select {
+			case out <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
 }
 
 // watch reports the events since (from the containers' records) and then

@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/seed-e88ffcd2/berth/agent/supervise"
 	"github.com/seed-e88ffcd2/berth/driver/container"
 )
 
@@ -82,5 +84,44 @@ func TestEventsHistory(t *testing.T) {
 	}
 	if got := evs(history([]container.Info{a, b}, base.Add(12*time.Second))); got != "start b, die a 1" {
 		t.Errorf("history since 12s: %q", got)
+	}
+}
+
+// TestReplayInTimeOrderThenLive: the history a stream starts with is in
+// the order of the events' times, not of their recording (a create the
+// scan found after the start a verb reported), and the live events after
+// it come once each, an event recorded while the history is read too.
+func TestReplayInTimeOrderThenLive(t *testing.T) {
+	bus, err := supervise.NewBus("", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus.Emit(Event{Time: base.Add(2 * time.Second), Type: ActionStart, Container: "web"})
+	bus.Emit(Event{Time: base.Add(time.Second), Type: ActionCreate, Container: "web"})
+	live, unsubscribe := bus.Subscribe(time.Time{})
+	defer unsubscribe()
+	// Between the subscription and the reading of the history: in both.
+	bus.Emit(Event{Time: base.Add(3 * time.Second), Type: ActionDie, Container: "web"})
+	past := inTimeOrder(bus.History(base))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := replayThenLive(ctx, past, live)
+	bus.Emit(Event{Time: base.Add(4 * time.Second), Type: ActionDestroy, Container: "web"})
+	var got []Event
+	for len(got) < 4 {
+		select {
+		case e := <-out:
+			got = append(got, e)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("got only %s", evs(got))
+		}
+	}
+	if s := evs(got); s != "create web, start web, die web, destroy web" {
+		t.Errorf("events: %s", s)
+	}
+	select {
+	case e := <-out:
+		t.Errorf("one more event: %v", e)
+	case <-time.After(100 * time.Millisecond):
 	}
 }
