@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -158,6 +159,48 @@ func TestHealthcheckRecordedAndUpdatedInPlace(t *testing.T) {
 	}
 	if in, _ = e.d.Inspect(ctx, name); in.Healthcheck != nil {
 		t.Errorf("healthcheck removed by update is still recorded: %+v", in.Healthcheck)
+	}
+}
+
+// A container that sets no health check runs its image's (HEALTHCHECK),
+// also once an update removes its own; its own replaces the image's.
+func TestImageHealthcheckIsTheDefault(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	image := &resource.HealthcheckSpec{Command: []string{"false"}, Interval: "2s", Retries: 1}
+	e.d.images.(*fakeImages).info.Config.Healthcheck = image
+	name := uniqueName("imghc")
+	addr, v := e.create(t, container(name, []string{"sleep", "1000"}, nil))
+	in, err := e.d.Inspect(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in.Healthcheck, image) {
+		t.Fatalf("healthcheck = %+v, want the image's %+v", in.Healthcheck, image)
+	}
+	own := container(name, []string{"sleep", "1000"}, map[string]cty.Value{
+		"healthcheck": obj(resource.ContainerSchema.Blocks["healthcheck"].Schema, map[string]cty.Value{"shell": cty.StringVal("true")}),
+	})
+	if _, err := e.d.Update(ctx, addr, v, own); err != nil {
+		t.Fatal(err)
+	}
+	if in, _ = e.d.Inspect(ctx, name); in.Healthcheck == nil || in.Healthcheck.Shell != "true" {
+		t.Errorf("the container's own healthcheck is not the one recorded: %+v", in.Healthcheck)
+	}
+	if _, err := e.d.Update(ctx, addr, own, v); err != nil {
+		t.Fatal(err)
+	}
+	if in, _ = e.d.Inspect(ctx, name); !reflect.DeepEqual(in.Healthcheck, image) {
+		t.Errorf("after the container's own was removed: healthcheck = %+v, want the image's", in.Healthcheck)
+	}
+
+	// Made with its own: its own.
+	name2 := uniqueName("ownhc")
+	e.create(t, container(name2, []string{"sleep", "1000"}, map[string]cty.Value{
+		"healthcheck": obj(resource.ContainerSchema.Blocks["healthcheck"].Schema, map[string]cty.Value{"command": strs("true")}),
+	}))
+	if in, _ = e.d.Inspect(ctx, name2); in.Healthcheck == nil || !reflect.DeepEqual(in.Healthcheck.Command, []string{"true"}) {
+		t.Errorf("container with its own healthcheck: %+v", in.Healthcheck)
 	}
 }
 
