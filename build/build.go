@@ -33,7 +33,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -166,11 +165,16 @@ func (b *Builder) Run(ctx context.Context, opts Options) (*Result, error) {
 	default:
 		return nil, fmt.Errorf("build network %q: use none or host", opts.Network)
 	}
-	for _, t := range opts.Tags {
-		if strings.ContainsRune(t, '@') || t == "" {
-			return nil, fmt.Errorf("tag %q: want NAME or NAME:TAG", t)
+	tags := make([]string, len(opts.Tags))
+	for i, t := range opts.Tags {
+		// Checked before any step runs.
+		n, err := image.NormalizeName(t)
+		if err != nil {
+			return nil, err
 		}
+		tags[i] = n
 	}
+	opts.Tags = tags
 	df, err := parseDockerfile(opts.Dockerfile)
 	if err != nil {
 		return nil, err

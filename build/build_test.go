@@ -493,3 +493,14 @@ func TestPruneKeepsEveryStageOfANamedImage(t *testing.T) {
 		t.Fatalf("cache-only build after prune: %+v, %v; want digest %s, every step cached", res, err, first.Digest)
 	}
 }
+
+// TestBadTagFailsBeforeAnyStep: build -t 'Bad Name' fails before running.
+func TestBadTagFailsBeforeAnyStep(t *testing.T) {
+	e := newEnv(t)
+	dir := project(t, map[string]string{"Dockerfile": "FROM scratch\nENV A=1\n"})
+	steps := 0
+	_, err := e.b.Run(context.Background(), Options{Context: dir, Tags: []string{"Bad Name"}, Progress: func(Event) { steps++ }})
+	if err == nil || steps != 0 {
+		t.Errorf("build -t 'Bad Name' = %v after %d events, want an error before any step", err, steps)
+	}
+}

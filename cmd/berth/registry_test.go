@@ -214,7 +214,7 @@ func TestImagePullCommand(t *testing.T) {
 			t.Fatalf("not a JSON line: %q", l)
 		}
 	}
-	if last.Type != "pulled" || last.Name != "copy" || last.Reused != 4 {
-		t.Errorf("last JSON line %+v, want pulled as copy with every blob reused", last)
+	if last.Type != "pulled" || last.Name != "copy:latest" || last.Reused != 4 {
+		t.Errorf("last JSON line %+v, want pulled as copy:latest with every blob reused", last)
 	}
 }

@@ -362,7 +362,8 @@ func LayersOf(img *Image) []Layer {
 // (its image block) is refused: moving it would change what the project's
 // containers run behind its back.
 func (s *Store) Tag(name string, digest v1.Hash) error {
-	if err := checkName(name); err != nil {
+	name, err := NormalizeName(name)
+	if err != nil {
 		return err
 	}
 	img, err := s.loadImage(digest)
@@ -380,6 +381,7 @@ func (s *Store) Tag(name string, digest v1.Hash) error {
 			return false
 		}
 		recs.Images[name] = rec
+		dropAliases(recs, name)
 		return true
 	})
 	if err != nil {
@@ -391,10 +393,23 @@ func (s *Store) Tag(name string, digest v1.Hash) error {
 // ownedName refuses a name a project recorded (its image block): berth
 // build, pull, tag, load and import may not move it.
 func ownedName(recs *records, name string) error {
-	if old := recs.Images[name]; old != nil && old.Owner != "" {
-		return resource.Errorf(resource.ErrConflict, "image name %q belongs to %s; choose another name", name, old.Owner)
+	for _, n := range nameCandidates(name) {
+		if old := recs.Images[n]; old != nil && old.Owner != "" {
+			return resource.Errorf(resource.ErrConflict, "image name %q belongs to %s; choose another name", n, old.Owner)
+		}
 	}
 	return nil
+}
+
+// dropAliases removes the records, without an owner, of the names that
+// mean the same as name ("app" beside "app:latest"), written before
+// names were normalised.
+func dropAliases(recs *records, name string) {
+	for _, n := range nameCandidates(name)[1:] {
+		if r := recs.Images[n]; r != nil && r.Owner == "" {
+			delete(recs.Images, n)
+		}
+	}
 }
 
 // The build cache: one small index file, build-cache.json, mapping a

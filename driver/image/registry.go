@@ -460,8 +460,13 @@ func (s *Store) Pull(ctx context.Context, raw string, opts PullOptions) (*Pulled
 		// A digest reference is recorded under its repository.
 		name, _, _ = strings.Cut(raw, "@")
 	}
-	if err := checkName(name); err != nil {
+	// A digest reference is recorded under its bare repository, as
+	// before: it names no tag.
+	digestPull := opts.Name == "" && strings.Contains(raw, "@")
+	if norm, err := NormalizeName(name); err != nil {
 		return nil, err
+	} else if !digestPull {
+		name = norm
 	}
 	// A name a project recorded is refused before anything downloads, as
 	// Tag refuses it.
@@ -494,6 +499,9 @@ func (s *Store) Pull(ctx context.Context, raw string, opts PullOptions) (*Pulled
 			return false
 		}
 		recs.Images[name] = rec
+		if !digestPull {
+			dropAliases(recs, name)
+		}
 		return true
 	}); err != nil {
 		return nil, err
@@ -674,8 +682,10 @@ func (s *Store) find(src string) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if r := recs.Images[src]; r != nil {
-		return r.Digest, nil
+	for _, n := range nameCandidates(src) {
+		if r := recs.Images[n]; r != nil {
+			return r.Digest, nil
+		}
 	}
 	d := src
 	if i := strings.LastIndexByte(src, '@'); i >= 0 {

@@ -23,8 +23,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sys/unix"
-
-	"github.com/seed-e88ffcd2/berth/resource"
 )
 
 // Moving images in and out of the store as files: berth image save, load
@@ -515,12 +513,14 @@ func (s *Store) Load(ctx context.Context, archive string, opts LoadOptions) ([]L
 		return nil, err
 	}
 	for _, a := range images {
-		for _, n := range a.names {
-			if err := checkName(n); err != nil {
+		for i, n := range a.names {
+			n, err := NormalizeName(n)
+			if err != nil {
 				return nil, err
 			}
-			if r := recs.Images[n]; r != nil && r.Owner != "" {
-				return nil, resource.Errorf(resource.ErrConflict, "archive %s: the name %s belongs to %s; load it under another name (-t); nothing was stored", archive, n, r.Owner)
+			a.names[i] = n
+			if err := ownedName(recs, n); err != nil {
+				return nil, fmt.Errorf("archive %s: load it under another name (-t); nothing was stored: %w", archive, err)
 			}
 		}
 	}
@@ -541,6 +541,7 @@ func (s *Store) Load(ctx context.Context, archive string, opts LoadOptions) ([]L
 			img := imgs[i]
 			for _, n := range a.names {
 				recs.Images[n] = &record{Digest: img.Digest, ID: img.ID, MediaType: img.MediaType, Size: img.Size}
+				dropAliases(recs, n)
 			}
 		}
 		return true
@@ -866,9 +867,11 @@ type ImportOptions struct {
 // docker import does, and records opts.Name for it. The layer is unpacked
 // and checked before anything enters the store.
 func (s *Store) Import(ctx context.Context, src string, opts ImportOptions) (*Loaded, error) {
-	if err := checkName(opts.Name); err != nil || opts.Name == "" {
-		return nil, fmt.Errorf("import: give the image a name: %w", errors.Join(err, errors.New("empty name")))
+	n, err := NormalizeName(opts.Name)
+	if err != nil {
+		return nil, fmt.Errorf("import: give the image a name: %w", err)
 	}
+	opts.Name = n
 	fi, err := os.Stat(src)
 	if err != nil {
 		return nil, sourceError("rootfs", src, err)
@@ -882,8 +885,8 @@ func (s *Store) Import(ctx context.Context, src string, opts ImportOptions) (*Lo
 	if err != nil {
 		return nil, err
 	}
-	if r := recs.Images[opts.Name]; r != nil && r.Owner != "" {
-		return nil, resource.Errorf(resource.ErrConflict, "the name %s belongs to %s; import under another name", opts.Name, r.Owner)
+	if err := ownedName(recs, opts.Name); err != nil {
+		return nil, fmt.Errorf("import under another name: %w", err)
 	}
 	st, err := s.newLoadStage()
 	if err != nil {
