@@ -666,7 +666,7 @@ func (s *Supervisor) handleExit(w *watch, in container.Info, p Policy, first boo
 	}
 	s.log.Info("container "+msg+": leaving it stopped, as "+why, attrs...)
 	if declared(in) && !in.StoppedByUser {
-		m := fmt.Sprintf("container %s %s and stays stopped (%s): the next berth plan replaces it", w.name, msg, why)
+		m := fmt.Sprintf("container %s %s and stays stopped (%s): the next berth apply starts it again", w.name, msg, why)
 		s.log.Warn("drift: "+m, "container", w.name, "owner", in.Owner)
 		s.emit(in, Event{Type: EventDrift, ExitCode: code, Message: m})
 	}
