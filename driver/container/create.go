@@ -121,7 +121,7 @@ func (d *Driver) networkMode(ctx context.Context, spec *resource.ContainerSpec, 
 	for _, n := range spec.Networks {
 		nm, err := d.networks.Mode(ctx, n.Name)
 		if err != nil {
-			return "", fmt.Errorf("network %s: %w", n.Name, err)
+			return "", err // the network driver names the network
 		}
 		switch nm {
 		case "host":
