@@ -97,7 +97,7 @@ func TestOnFailureRestartsUpToItsLimit(t *testing.T) {
 		}
 	}
 	d := next(t, events, "web", EventDrift, nil)
-	if !strings.Contains(d.Message, "restarted 2 times") || !strings.Contains(d.Message, "next berth plan") {
+	if !strings.Contains(d.Message, "restarted 2 times") || !strings.Contains(d.Message, "next berth apply starts it again") {
 		t.Errorf("drift = %+v", d)
 	}
 	if got := rt.startLog(); len(got) != 2 {
@@ -444,7 +444,7 @@ func TestExitOfAContainerWithoutPolicyIsDrift(t *testing.T) {
 	watching(t, s, "web")
 	rt.exit("web", 7, false)
 	d := next(t, events, "web", EventDrift, nil)
-	if d.ExitCode != 7 || !strings.Contains(d.Message, "replaces it") {
+	if d.ExitCode != 7 || !strings.Contains(d.Message, "next berth apply starts it again") {
 		t.Errorf("drift = %+v", d)
 	}
 }
