@@ -317,28 +317,21 @@ func timeoutFlag(fs *pflag.FlagSet) func() (time.Duration, error) {
 }
 
 func (c *CLI) stop(ctx context.Context, args []string) int {
-	fs := c.verbFlags("stop", "[-t SECONDS] NAME...")
-	timeout := timeoutFlag(fs)
-	jsonOut := formatFlag(fs)
-	pos, code, ok := c.parseVerb(fs, args)
-	if !ok {
-		return code
-	}
-	t, err := timeout()
-	if err != nil {
-		return c.errorf("%v", err)
-	}
-	asJSON, err := jsonOut()
-	if err != nil {
-		return c.errorf("%v", err)
-	}
-	return c.eachName(ctx, "stop", pos, asJSON, func(rt agent.Runtime, name string) (agent.Container, error) {
+	return c.timedVerb(ctx, "stop", args, func(rt agent.Runtime, name string, t time.Duration) (agent.Container, error) {
 		return rt.Stop(ctx, name, t)
 	}, func(ct agent.Container) string { return restoreNote(ct, "stopped") })
 }
 
 func (c *CLI) restart(ctx context.Context, args []string) int {
-	fs := c.verbFlags("restart", "[-t SECONDS] NAME...")
+	return c.timedVerb(ctx, "restart", args, func(rt agent.Runtime, name string, t time.Duration) (agent.Container, error) {
+		return rt.Restart(ctx, name, t)
+	}, nil)
+}
+
+// timedVerb is stop and restart: -t SECONDS, --format, then do on each
+// name.
+func (c *CLI) timedVerb(ctx context.Context, verb string, args []string, do func(agent.Runtime, string, time.Duration) (agent.Container, error), note func(agent.Container) string) int {
+	fs := c.verbFlags(verb, "[-t SECONDS] NAME...")
 	timeout := timeoutFlag(fs)
 	jsonOut := formatFlag(fs)
 	pos, code, ok := c.parseVerb(fs, args)
@@ -353,9 +346,9 @@ func (c *CLI) restart(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.errorf("%v", err)
 	}
-	return c.eachName(ctx, "restart", pos, asJSON, func(rt agent.Runtime, name string) (agent.Container, error) {
-		return rt.Restart(ctx, name, t)
-	}, nil)
+	return c.eachName(ctx, verb, pos, asJSON, func(rt agent.Runtime, name string) (agent.Container, error) {
+		return do(rt, name, t)
+	}, note)
 }
 
 func (c *CLI) kill(ctx context.Context, args []string) int {

@@ -205,7 +205,6 @@ func (s *Store) PutDiff(dir string) (Layer, error) {
 // metadata belongs to the layer below).
 func tarDiff(w io.Writer, dir string) (int, error) {
 	tw := tar.NewWriter(w)
-	type inode struct{ dev, ino uint64 }
 	links := map[inode]string{}
 	n := 0
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -260,30 +259,10 @@ func tarDiff(w io.Writer, dir string) (int, error) {
 				return tw.WriteHeader(&tar.Header{Name: hdr.Name + whiteoutOpaque, Typeflag: tar.TypeReg, Mode: 0o600, ModTime: hdr.ModTime, Format: tar.FormatPAX})
 			}
 			return nil
-		case unix.S_IFLNK:
-			hdr.Typeflag = tar.TypeSymlink
-			if hdr.Linkname, err = os.Readlink(path); err != nil {
+		default:
+			if ok, err := fileHeader(hdr, path, st, links); err != nil || !ok {
 				return err
 			}
-		case unix.S_IFIFO:
-			hdr.Typeflag = tar.TypeFifo
-		case unix.S_IFREG:
-			hdr.Typeflag = tar.TypeReg
-			if st.Nlink > 1 {
-				key := inode{uint64(st.Dev), st.Ino}
-				if first, ok := links[key]; ok {
-					hdr.Typeflag = tar.TypeLink
-					hdr.Linkname = first
-					break
-				}
-				links[key] = hdr.Name
-			}
-			hdr.Size = st.Size
-			if capability, ok := getCapability(path); ok {
-				hdr.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": capability}
-			}
-		default:
-			return nil // sockets are not data
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err

@@ -177,7 +177,6 @@ func fingerprint(dir string) (string, error) {
 // attribute kept is security.capability, which binaries such as ping need.
 func tarDir(w io.Writer, dir string) error {
 	tw := tar.NewWriter(w)
-	type inode struct{ dev, ino uint64 }
 	links := map[inode]string{}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -206,30 +205,10 @@ func tarDir(w io.Writer, dir string) error {
 		case unix.S_IFDIR:
 			hdr.Typeflag = tar.TypeDir
 			hdr.Name += "/"
-		case unix.S_IFLNK:
-			hdr.Typeflag = tar.TypeSymlink
-			if hdr.Linkname, err = os.Readlink(path); err != nil {
+		default:
+			if ok, err := fileHeader(hdr, path, st, links); err != nil || !ok {
 				return err
 			}
-		case unix.S_IFIFO:
-			hdr.Typeflag = tar.TypeFifo
-		case unix.S_IFREG:
-			hdr.Typeflag = tar.TypeReg
-			if st.Nlink > 1 {
-				key := inode{uint64(st.Dev), st.Ino}
-				if first, ok := links[key]; ok {
-					hdr.Typeflag = tar.TypeLink
-					hdr.Linkname = first
-					break
-				}
-				links[key] = hdr.Name
-			}
-			hdr.Size = st.Size
-			if capability, ok := getCapability(path); ok {
-				hdr.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": capability}
-			}
-		default:
-			return nil
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
@@ -305,4 +284,41 @@ func sourceError(attr, path string, err error) error {
 		return fmt.Errorf("%s %q cannot be read; give the agent read access to it: %w", attr, path, err)
 	}
 	return fmt.Errorf("%s %q: %w", attr, path, err)
+}
+
+// inode names a file for good, to write its other names as hard links.
+type inode struct{ dev, ino uint64 }
+
+// fileHeader completes hdr for what is not a directory: a symbolic link, a
+// FIFO, or a regular file (a hard link to one already written when it has
+// several names, its file capability kept). ok false means the file is
+// left out (a socket or a device is not data).
+func fileHeader(hdr *tar.Header, path string, st *syscall.Stat_t, links map[inode]string) (ok bool, err error) {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFLNK:
+		hdr.Typeflag = tar.TypeSymlink
+		if hdr.Linkname, err = os.Readlink(path); err != nil {
+			return false, err
+		}
+	case unix.S_IFIFO:
+		hdr.Typeflag = tar.TypeFifo
+	case unix.S_IFREG:
+		hdr.Typeflag = tar.TypeReg
+		if st.Nlink > 1 {
+			key := inode{uint64(st.Dev), st.Ino}
+			if first, ok := links[key]; ok {
+				hdr.Typeflag = tar.TypeLink
+				hdr.Linkname = first
+				return true, nil
+			}
+			links[key] = hdr.Name
+		}
+		hdr.Size = st.Size
+		if capability, ok := getCapability(path); ok {
+			hdr.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": capability}
+		}
+	default:
+		return false, nil
+	}
+	return true, nil
 }
