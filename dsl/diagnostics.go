@@ -18,34 +18,7 @@ import (
 // tools that do their own wrapping.
 func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, color bool) error {
 	cwd, _ := os.Getwd()
-	rel := func(name string) string {
-		if cwd == "" || !filepath.IsAbs(name) {
-			return name
-		}
-		r, err := filepath.Rel(cwd, name)
-		if err != nil || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
-			return name
-		}
-		return r
-	}
-	relFiles := make(map[string]*hcl.File, len(files))
-	for name, f := range files {
-		relFiles[rel(name)] = f
-	}
-	relRange := func(r *hcl.Range) *hcl.Range {
-		if r == nil {
-			return nil
-		}
-		c := *r
-		c.Filename = rel(c.Filename)
-		return &c
-	}
-	out := make(hcl.Diagnostics, len(diags))
-	for i, d := range diags {
-		c := *d
-		c.Subject, c.Context = relRange(d.Subject), relRange(d.Context)
-		out[i] = &c
-	}
+	relFiles, out := RelativeTo(cwd, files, diags)
 	for _, d := range out {
 		if err := writeDiagnostic(w, relFiles, d, color); err != nil {
 			return err
@@ -119,3 +92,38 @@ func writeDiagnostic(w io.Writer, files map[string]*hcl.File, d *hcl.Diagnostic,
 // displayWidth counts characters, so the marker lines up under text that
 // is not ASCII; tabs count as the terminal would show them, one cell.
 func displayWidth(s string) int { return utf8.RuneCountInString(s) }
+
+// RelativeTo names the files of diags and files relative to cwd where they
+// lie under it (the agent renders a session's diagnostics for the user's
+// working directory, not its own).
+func RelativeTo(cwd string, files map[string]*hcl.File, diags hcl.Diagnostics) (map[string]*hcl.File, hcl.Diagnostics) {
+	rel := func(name string) string {
+		if cwd == "" || !filepath.IsAbs(name) {
+			return name
+		}
+		r, err := filepath.Rel(cwd, name)
+		if err != nil || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+			return name
+		}
+		return r
+	}
+	relFiles := make(map[string]*hcl.File, len(files))
+	for name, f := range files {
+		relFiles[rel(name)] = f
+	}
+	relRange := func(r *hcl.Range) *hcl.Range {
+		if r == nil {
+			return nil
+		}
+		c := *r
+		c.Filename = rel(c.Filename)
+		return &c
+	}
+	out := make(hcl.Diagnostics, len(diags))
+	for i, d := range diags {
+		c := *d
+		c.Subject, c.Context = relRange(d.Subject), relRange(d.Context)
+		out[i] = &c
+	}
+	return relFiles, out
+}

@@ -118,7 +118,7 @@ func (c *CLI) diagnostics(cfg *resource.Config, diags hcl.Diagnostics) {
 		files = cfg.Files
 	}
 	if c.Cwd != "" {
-		files, diags = relativeTo(c.Cwd, files, diags)
+		files, diags = dsl.RelativeTo(c.Cwd, files, diags)
 	}
 	_ = dsl.WriteDiagnostics(c.Stderr, files, diags, c.ErrColor)
 }
@@ -378,41 +378,6 @@ func (c *CLI) applyCommand(ctx context.Context, name string, args []string) int 
 		}
 	}
 	return c.run(ctx, s, p, *jsonOut, *parallelism)
-}
-
-// relativeTo names files relative to cwd as dsl.WriteDiagnostics does
-// with the process's working directory, which in the agent is not the
-// user's: names already relative are left alone there.
-func relativeTo(cwd string, files map[string]*hcl.File, diags hcl.Diagnostics) (map[string]*hcl.File, hcl.Diagnostics) {
-	rel := func(name string) string {
-		if !filepath.IsAbs(name) {
-			return name
-		}
-		r, err := filepath.Rel(cwd, name)
-		if err != nil || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
-			return name
-		}
-		return r
-	}
-	relFiles := make(map[string]*hcl.File, len(files))
-	for name, f := range files {
-		relFiles[rel(name)] = f
-	}
-	relRange := func(r *hcl.Range) *hcl.Range {
-		if r == nil {
-			return nil
-		}
-		c := *r
-		c.Filename = rel(c.Filename)
-		return &c
-	}
-	out := make(hcl.Diagnostics, len(diags))
-	for i, d := range diags {
-		c := *d
-		c.Subject, c.Context = relRange(d.Subject), relRange(d.Context)
-		out[i] = &c
-	}
-	return relFiles, out
 }
 
 // hasConfig reports whether dir holds configuration files.
