@@ -88,4 +88,8 @@ check "cgroups" bash -c "ls -d /sys/fs/cgroup/*$BERTH_CGROUP_PARENT /sys/fs/cgro
 check "bridges" bash -c "ip -o link show type bridge | grep -o '${bridge:-bn-none}:'"
 check "iptables rules" bash -c "iptables-save | grep -i hello"
 [ $left = 0 ] || { echo "demo left things behind" >&2; exit 1; }
+# The demo's own host directories, now empty of objects, go too (only
+# those it chose itself: never directories the caller pointed it at).
+[ "$BERTH_STATE_DIR" = /var/lib/berth-demo ] && rm -rf /var/lib/berth-demo
+[ "$BERTH_RUN_DIR" = /run/berth-demo ] && rm -rf /run/berth-demo
 printf '\n%sdemo complete%s\n' "$green" "$reset"
