@@ -254,6 +254,7 @@ func TestBuildErrors(t *testing.T) {
 		{"missing source", "FROM " + base + "\nCOPY nothere /x\n", "nothere: not found"},
 		{"url", "FROM " + base + "\nADD https://example.com/x /x\n", "is a URL"},
 		{"no network", "FROM " + base + "\nRUN wget -q -T 2 http://1.1.1.1/\n", "returned a non-zero code"},
+		{"host network without consent", "FROM " + base + "\nRUN --network=host true\n", "RUN --network=host needs the builder's consent"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -662,19 +662,11 @@ func (cd *contextDir) match(src string) ([]string, error) {
 func matchIn(root, src string, ignored func(string) bool) ([]string, error) {
 	clean := strings.TrimPrefix(path.Clean("/"+filepath.ToSlash(src)), "/")
 	if !strings.ContainsAny(clean, "*?[") {
-		host, err := securejoin.SecureJoin(root, clean)
+		rel, ok, err := resolveIn(root, clean, ignored)
 		if err != nil {
 			return nil, err
 		}
-		rel, err := filepath.Rel(root, host)
-		if err != nil {
-			return nil, err
-		}
-		rel = filepath.ToSlash(rel)
-		if rel == "." {
-			rel = ""
-		}
-		if _, err := os.Lstat(host); err != nil || ignored != nil && ignored(rel) {
+		if !ok {
 			return nil, fmt.Errorf("%s: not found (in the build context it may be excluded by .dockerignore)", src)
 		}
 		return []string{rel}, nil
@@ -707,16 +699,45 @@ func matchIn(root, src string, ignored func(string) bool) ([]string, error) {
 		}
 		cur = next
 	}
+	// A match is named by where it resolves inside root: a symlink on the
+	// way (sym -> /etc in s*/shadow) must neither lead out of root nor
+	// past .dockerignore (pub -> private in pub/*).
+	seen := map[string]bool{}
 	var out []string
-	for _, rel := range cur {
-		host := filepath.Join(root, filepath.FromSlash(rel))
-		if _, err := os.Lstat(host); err != nil || ignored != nil && ignored(rel) {
-			continue
+	for _, m := range cur {
+		rel, ok, err := resolveIn(root, m, ignored)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, rel)
+		if ok && !seen[rel] {
+			seen[rel] = true
+			out = append(out, rel)
+		}
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// resolveIn resolves rel inside root, symlinks included and never leaving
+// root, and returns the path it resolves to, relative to root; ok is false
+// when nothing is there or .dockerignore excludes what is.
+func resolveIn(root, rel string, ignored func(string) bool) (string, bool, error) {
+	host, err := securejoin.SecureJoin(root, rel)
+	if err != nil {
+		return "", false, err
+	}
+	r, err := filepath.Rel(root, host)
+	if err != nil {
+		return "", false, err
+	}
+	r = filepath.ToSlash(r)
+	if r == "." {
+		r = ""
+	}
+	if _, err := os.Lstat(host); err != nil || ignored != nil && ignored(r) {
+		return "", false, nil
+	}
+	return r, true, nil
 }
 
 // hashTree writes what COPY takes of the context tree at rel into h:

@@ -328,8 +328,13 @@ func (r *run) dispatch(ctx context.Context, st *stage, c instructions.Command, t
 	switch c := c.(type) {
 	case *instructions.RunCommand:
 		network := instructions.GetNetwork(c)
-		if network == instructions.NetworkDefault {
+		switch {
+		case network == instructions.NetworkDefault:
 			network = r.opts.Network
+		case network == instructions.NetworkHost && r.opts.Network != instructions.NetworkHost:
+			// As Docker asks for --allow network.host: a Dockerfile from
+			// elsewhere does not get the host's network on its own say.
+			return fmt.Errorf("%s: RUN --network=host needs the builder's consent: pass --network host to berth build, or set network = \"host\" in the build block", text)
 		}
 		args := st.runArgs()
 		extra += "\x00network=" + network
