@@ -197,7 +197,18 @@ func Pin(cfg *resource.Config, pins map[string]string) error {
 			cfg.Lock[r] = d
 		}
 	}
-	_, err := WriteLock(cfg.Dir, cfg.Lock)
+	// The file as it is now, not as it was loaded: a berth lock -update
+	// that ran meanwhile moved pins this process must not move back.
+	onDisk, diags := readLock(hclparse.NewParser(), cfg.Dir)
+	if diags.HasErrors() {
+		return diags
+	}
+	for r, d := range cfg.Lock {
+		if _, ok := onDisk[r]; !ok {
+			onDisk[r] = d
+		}
+	}
+	_, err := WriteLock(cfg.Dir, onDisk)
 	return err
 }
 

@@ -123,6 +123,22 @@ image "registry.example.com/team/db:16" {
 	if !strings.HasPrefix(string(b), "# berth.lock.hcl") || !strings.HasSuffix(string(b), want) {
 		t.Errorf("lock file:\n%s\nwant it to end with\n%s", b, want)
 	}
+
+	// berth lock -update moved app's pin after this configuration was
+	// loaded: pinning another reference keeps the move.
+	if _, err := WriteLock(dir, map[string]string{"registry.example.com/team/app:1.4": digestB, "registry.example.com/team/db:16": digestB}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Pin(cfg, map[string]string{"registry.example.com/team/cache:7": digestA}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(filepath.Join(dir, LockFile))
+	if !strings.Contains(string(b), "app:1.4\" {\n  digest = \""+digestB) || !strings.Contains(string(b), "cache:7") {
+		t.Errorf("a pin moved on disk was moved back, or the new one not written:\n%s", b)
+	}
+	if _, err := WriteLock(dir, map[string]string{"registry.example.com/team/app:1.4": digestA, "registry.example.com/team/db:16": digestB}); err != nil {
+		t.Fatal(err)
+	}
 	again, diags := Load(dir, Options{})
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())

@@ -66,6 +66,13 @@ func (c *CLI) lock(ctx context.Context, args []string) int {
 	if !ok {
 		return 1
 	}
+	// The project's lock, as apply takes it: a plan or an apply pinning
+	// what it resolved must not write the lock file back over this one.
+	s, err := c.open(cfg.Project, "lock", true)
+	if err != nil {
+		return c.errorf("%v", err)
+	}
+	defer s.close()
 	refs, unknown := dsl.PullRefs(cfg)
 	again := map[string]bool{}
 	for _, n := range names {
