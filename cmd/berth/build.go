@@ -16,8 +16,6 @@ import (
 
 func init() {
 	commands["build"] = command{"build an image from a Dockerfile (build -t NAME[:TAG] DIR)", (*CLI).build}
-	// A build runs containers: with an agent, it runs in the agent.
-	sessionCommands["build"] = true
 }
 
 // build is berth build: docker build's flags, berth's builder.

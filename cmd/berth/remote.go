@@ -25,6 +25,7 @@ var sessionCommands = map[string]bool{
 	"run":     true,
 	"image":   true,
 	"lock":    true,
+	"build":   true, // it runs containers
 }
 
 // runMain runs the command line: through the agent when one answers on
