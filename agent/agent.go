@@ -3,8 +3,10 @@
 // the networks and the volumes). It is the one place where concrete drivers
 // are chosen; everything else sees interfaces.
 //
-// The daemon (API socket, reconcile loop, supervisor) will live here too;
-// today the CLI opens a Host in-process.
+// It is also the daemon (Serve: the host held by one process, the API on a
+// unix socket with agent/api, the supervisor of agent/supervise) and the
+// Runtime the CLI's verbs use, on the host itself or over the API. Without
+// a running agent the CLI opens a Host in-process (OpenLocal).
 package agent
 
 import (
