@@ -535,38 +535,7 @@ container "sleeper" {
 `)
 	h.must("apply", "-auto-approve")
 
-	cmd := h.command("destroy", "-auto-approve", "-parallelism", "1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		out.WriteString(sc.Text() + "\n")
-		if strings.HasSuffix(sc.Text(), ": Destroying...") {
-			cmd.Process.Signal(syscall.SIGINT)
-			break
-		}
-	}
-	for sc.Scan() {
-		out.WriteString(sc.Text() + "\n")
-	}
-	err = cmd.Wait()
-	if err == nil {
-		t.Fatalf("interrupted destroy exited 0\n%s", out.String())
-	}
-	if !strings.Contains(stderr.String(), "Interrupt received") || !strings.Contains(stderr.String(), "destroy stopped before it finished") {
-		t.Errorf("stderr does not explain the interruption:\n%s", stderr.String())
-	}
-	if n := strings.Count(out.String(), "Destruction complete"); n != 1 {
-		t.Errorf("%d deletions completed, want exactly the one in flight\n%s", n, out.String())
-	}
+	interruptFirstDelete(t, h.command("destroy", "-auto-approve", "-parallelism", "1"))
 	list := h.must("state", "list")
 	if n := strings.Count(list, "container.sleeper["); n != 2 {
 		t.Errorf("state holds %d containers after the interruption, want 2:\n%s", n, list)
@@ -818,5 +787,42 @@ container "z" {
 	}
 	if code, out := hello.berth("plan", "-detailed-exitcode"); code != 0 {
 		t.Errorf("plan of the first project: exit %d, want no changes\n%s", code, out)
+	}
+}
+
+// interruptFirstDelete runs a destroy of one change at a time, sends it
+// SIGINT once the first deletion starts, and checks what the user is
+// promised: it fails, says why, and exactly the change in flight finishes.
+func interruptFirstDelete(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.HasSuffix(sc.Text(), ": Destroying...") {
+			cmd.Process.Signal(syscall.SIGINT)
+			break
+		}
+	}
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+	}
+	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 1 {
+		t.Fatalf("interrupted destroy: %v, want exit 1\n%s", err, out.String())
+	}
+	if !strings.Contains(stderr.String(), "Interrupt received") || !strings.Contains(stderr.String(), "destroy stopped before it finished") {
+		t.Errorf("stderr does not explain the interruption:\n%s", stderr.String())
+	}
+	if n := strings.Count(out.String(), "Destruction complete"); n != 1 {
+		t.Errorf("%d deletions completed, want exactly the one in flight\n%s", n, out.String())
 	}
 }

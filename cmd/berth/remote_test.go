@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -253,37 +252,7 @@ func TestAgent(t *testing.T) {
 
 	// Ctrl-C during a destroy through the agent: the change in flight
 	// finishes, nothing new starts, the state says what was done.
-	cmd := berthMain("/", nil, "destroy", "-dir", h.dir, "-auto-approve", "-parallelism", "1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var progress strings.Builder
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		progress.WriteString(sc.Text() + "\n")
-		if strings.HasSuffix(sc.Text(), ": Destroying...") {
-			cmd.Process.Signal(syscall.SIGINT)
-			break
-		}
-	}
-	for sc.Scan() {
-		progress.WriteString(sc.Text() + "\n")
-	}
-	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 1 {
-		t.Errorf("interrupted destroy: %v, want exit 1\n%s", err, progress.String())
-	}
-	if !strings.Contains(stderr.String(), "Interrupt received") || !strings.Contains(stderr.String(), "destroy stopped before it finished") {
-		t.Errorf("stderr does not explain the interruption:\n%s", stderr.String())
-	}
-	if n := strings.Count(progress.String(), "Destruction complete"); n != 1 {
-		t.Errorf("%d deletions completed, want exactly the one in flight\n%s", n, progress.String())
-	}
+	interruptFirstDelete(t, berthMain("/", nil, "destroy", "-dir", h.dir, "-auto-approve", "-parallelism", "1"))
 	if code, out := h.run(nil, "destroy", "-auto-approve"); code != 0 || !strings.Contains(out, "Destroy complete! 3 destroyed.") {
 		t.Errorf("destroy through the agent: exit %d\n%s", code, out)
 	}

@@ -596,25 +596,32 @@ func (c *CLI) events(ctx context.Context, args []string) int {
 		if err != nil {
 			return c.errorf("%v", err)
 		}
-		defer st.Close()
-		for {
-			e, err := st.Next()
-			if errors.Is(err, io.EOF) || ctx.Err() != nil {
-				return 0
-			}
-			if err != nil {
-				return c.errorf("%v", err)
-			}
+		return printStream(ctx, c, st, func(e agent.Event) error {
 			if asJSON {
-				err = c.writeJSONLine(e)
-			} else {
-				_, err = fmt.Fprintln(c.Stdout, eventLine(e))
+				return c.writeJSONLine(e)
 			}
-			if err != nil {
-				return 0 // the reader went away (a closed pipe)
-			}
-		}
+			_, err := fmt.Fprintln(c.Stdout, eventLine(e))
+			return err
+		})
 	})
+}
+
+// printStream prints each item of st until it ends, ctx ends (Ctrl-C:
+// exit 0) or the reader goes away (a closed pipe: exit 0 as well).
+func printStream[T any](ctx context.Context, c *CLI, st agent.Stream[T], print func(T) error) int {
+	defer st.Close()
+	for {
+		e, err := st.Next()
+		if errors.Is(err, io.EOF) || ctx.Err() != nil {
+			return 0
+		}
+		if err != nil {
+			return c.errorf("%v", err)
+		}
+		if print(e) != nil {
+			return 0
+		}
+	}
 }
 
 // logs is berth logs NAME, or berth logs container.NAME for the
@@ -660,32 +667,21 @@ func (c *CLI) logs(ctx context.Context, args []string) int {
 		if err != nil {
 			return c.errorf("%v", err)
 		}
-		defer st.Close()
-		for {
-			e, err := st.Next()
-			if errors.Is(err, io.EOF) || ctx.Err() != nil {
-				return 0
-			}
-			if err != nil {
-				return c.errorf("%v", err)
-			}
+		return printStream(ctx, c, st, func(e agent.LogEntry) error {
 			if asJSON {
-				err = c.writeJSONLine(e)
-			} else {
-				w := c.Stdout
-				if e.Stream == "stderr" {
-					w = c.Stderr
-				}
-				line := e.Log
-				if *timestamps {
-					line = e.Time.UTC().Format(timestamp) + " " + line
-				}
-				_, err = io.WriteString(w, line)
+				return c.writeJSONLine(e)
 			}
-			if err != nil {
-				return 0
+			w := c.Stdout
+			if e.Stream == "stderr" {
+				w = c.Stderr
 			}
-		}
+			line := e.Log
+			if *timestamps {
+				line = e.Time.UTC().Format(timestamp) + " " + line
+			}
+			_, err := io.WriteString(w, line)
+			return err
+		})
 	})
 }
 

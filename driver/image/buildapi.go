@@ -264,22 +264,8 @@ func tarDiff(w io.Writer, dir string) (int, error) {
 				return err
 			}
 		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
 		n++
-		if hdr.Typeflag != tar.TypeReg {
-			return nil
-		}
-		f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if _, err := io.CopyN(tw, f, hdr.Size); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		return nil
+		return writeEntry(tw, hdr, path)
 	})
 	if err != nil {
 		return n, err

@@ -210,21 +210,7 @@ func tarDir(w io.Writer, dir string) error {
 				return err
 			}
 		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if hdr.Typeflag != tar.TypeReg {
-			return nil
-		}
-		f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if _, err := io.CopyN(tw, f, hdr.Size); err != nil {
-			return fmt.Errorf("%s: %w (did it change while it was read?)", path, err)
-		}
-		return nil
+		return writeEntry(tw, hdr, path)
 	})
 	if err != nil {
 		return err
@@ -321,4 +307,23 @@ func fileHeader(hdr *tar.Header, path string, st *syscall.Stat_t, links map[inod
 		return false, nil
 	}
 	return true, nil
+}
+
+// writeEntry writes hdr and, for a regular file, the content of path.
+func writeEntry(tw *tar.Writer, hdr *tar.Header, path string) error {
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if hdr.Typeflag != tar.TypeReg {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := io.CopyN(tw, f, hdr.Size); err != nil {
+		return fmt.Errorf("%s: %w (did it change while it was read?)", path, err)
+	}
+	return nil
 }
